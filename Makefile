@@ -1,0 +1,89 @@
+# hakmem — build, test, benchmark, install.
+#   make            release build: build/libhakmem.so, build/libhakmem.a, build/libhakmem_core.a
+#   make DEBUG=1    assertions + HAKMEM_DEBUG tracing, in build-debug/
+#   make HARDENED=1 encoded free-list pointers + guard pages, in build-hardened/
+#   make test       builds and runs every test (ends with "N passed, M failed")
+#   make bench      builds and runs the allocator comparison, writes docs/BENCHMARKS.md
+#   make install PREFIX=/usr/local
+
+CC      ?= cc
+PREFIX  ?= /usr/local
+LIBDIR  ?= $(PREFIX)/lib
+INCDIR  ?= $(PREFIX)/include
+
+WARN    := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wno-unused-parameter
+BASE    := -std=c11 -D_GNU_SOURCE -fPIC -pthread -Iinclude -Isrc -fvisibility=hidden \
+           -fno-plt -ftls-model=initial-exec -fno-semantic-interposition
+ifeq ($(DEBUG),1)
+  BUILD  ?= build-debug
+  OPT    := -O1 -g3 -DHAKMEM_DEBUG=1
+else ifeq ($(HARDENED),1)
+  BUILD  ?= build-hardened
+  OPT    := -O2 -g -DNDEBUG -DHAKMEM_HARDENED=1
+else
+  BUILD  ?= build
+  OPT    := -O2 -g -DNDEBUG
+endif
+CFLAGS_ALL := $(BASE) $(WARN) $(OPT) $(CFLAGS)
+
+CORE_SRC := src/os.c src/config.c src/stats.c src/registry.c src/superslab.c \
+            src/shared_pool.c src/size_class.c src/heap.c src/big.c src/ace.c \
+            src/alloc.c src/errors.c src/init.c
+OVR_SRC  := src/override.c
+CORE_OBJ := $(CORE_SRC:src/%.c=$(BUILD)/obj/%.o)
+OVR_OBJ  := $(OVR_SRC:src/%.c=$(BUILD)/obj/%.o)
+HDRS     := $(wildcard src/*.h) include/hakmem.h
+
+LIBS := $(BUILD)/libhakmem.so $(BUILD)/libhakmem.a $(BUILD)/libhakmem_core.a
+
+.PHONY: all lib test bench bench-quick install uninstall clean format
+all: $(LIBS)
+lib: $(LIBS)
+
+$(BUILD)/obj/%.o: src/%.c $(HDRS) Makefile
+	@mkdir -p $(dir $@)
+	@echo "  CC    $<"
+	@$(CC) $(CFLAGS_ALL) -c $< -o $@
+
+$(BUILD)/libhakmem.so: $(CORE_OBJ) $(OVR_OBJ)
+	$(CC) -shared -pthread -Wl,-z,nodelete -Wl,-soname,libhakmem.so -o $@ $^ $(LDFLAGS)
+
+$(BUILD)/libhakmem.a: $(CORE_OBJ) $(OVR_OBJ)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(BUILD)/libhakmem_core.a: $(CORE_OBJ)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(BUILD)/hakmem.pc: Makefile
+	@mkdir -p $(BUILD)
+	printf 'prefix=%s\nlibdir=%s\nincludedir=%s\n\nName: hakmem\nDescription: hakmem memory allocator\nVersion: 0.1.0\nLibs: -L$${libdir} -lhakmem -pthread\nCflags: -I$${includedir}\n' \
+	  "$(PREFIX)" "$(LIBDIR)" "$(INCDIR)" > $@
+
+install: $(LIBS) $(BUILD)/hakmem.pc
+	install -d $(DESTDIR)$(LIBDIR)/pkgconfig $(DESTDIR)$(INCDIR)
+	install -m 755 $(BUILD)/libhakmem.so $(DESTDIR)$(LIBDIR)/
+	install -m 644 $(BUILD)/libhakmem.a $(BUILD)/libhakmem_core.a $(DESTDIR)$(LIBDIR)/
+	install -m 644 include/hakmem.h $(DESTDIR)$(INCDIR)/
+	install -m 644 $(BUILD)/hakmem.pc $(DESTDIR)$(LIBDIR)/pkgconfig/
+
+uninstall:
+	rm -f $(DESTDIR)$(LIBDIR)/libhakmem.so $(DESTDIR)$(LIBDIR)/libhakmem.a \
+	  $(DESTDIR)$(LIBDIR)/libhakmem_core.a $(DESTDIR)$(INCDIR)/hakmem.h \
+	  $(DESTDIR)$(LIBDIR)/pkgconfig/hakmem.pc
+
+test: $(LIBS)
+	./scripts/run_tests.sh
+
+bench: $(LIBS)
+	./scripts/bench.sh $(BENCH_ARGS)
+
+bench-quick: $(LIBS)
+	./scripts/bench.sh --quick $(BENCH_ARGS)
+
+format:
+	clang-format -i src/*.c src/*.h include/*.h tests/*.c bench/*.c
+
+clean:
+	rm -rf build build-debug build-hardened build-asan build-tests build-bench

@@ -1,0 +1,327 @@
+/* The hak_* API: malloc, free and the rest of the family. Size picks the
+ * tier: one compare for Tiny, one more for MidPool, one more for LargePool,
+ * each followed by one table lookup; everything larger is Big. */
+#include "hakmem.h"
+#include "big.h"
+#include "config.h"
+#include "errors.h"
+#include "heap.h"
+#include "init.h"
+#include "registry.h"
+#include "shared_pool.h"
+#include "size_class.h"
+#include "stats.h"
+
+#include <errno.h>
+#include <string.h>
+#include <unistd.h>
+
+#define HAK_MAX_REQUEST ((size_t)PTRDIFF_MAX)
+
+static HAK_COLD void *big_malloc(size_t n, size_t align, bool *zero) {
+  if (!hak_init() || n > HAK_MAX_REQUEST) {
+    errno = ENOMEM;
+    return NULL;
+  }
+  /* A size that looked Big before the tables existed may belong to a slab tier. */
+  int c = align <= 16 ? hak_size_to_class(n) : hak_class_for_aligned(n, align);
+  if (c >= 0) return hak_heap_alloc((unsigned)c, n);
+  return hak_big_alloc(n, align, zero);
+}
+
+HAK_API void *hak_malloc(size_t n) {
+  if (HAK_LIKELY(n <= HAK_TINY_MAX)) return hak_heap_alloc(g_cls_tiny[(n + 15) >> 4], n);
+  int c = hak_class_above_tiny(n);
+  if (HAK_LIKELY(c >= 0)) return hak_heap_alloc((unsigned)c, n);
+  bool zero;
+  return big_malloc(n, 0, &zero);
+}
+
+/* --- free ------------------------------------------------------------------ */
+
+/* What a pointer is, as far as hakmem can tell without following it. */
+typedef enum { PTR_BLOCK, PTR_BIG, PTR_NULL, PTR_BAD } ptr_kind_t;
+typedef struct {
+  ptr_kind_t kind;
+  hak_slab_t *slab; /* PTR_BLOCK: its slot's metadata */
+  hak_ss_t *big;    /* PTR_BIG */
+  const char *why;  /* PTR_BAD */
+  const void *block; /* PTR_BAD: start of the block p points into, if any */
+} ptr_info_t;
+
+static ptr_info_t classify(const void *p) {
+  ptr_info_t r = {PTR_BAD, NULL, NULL, "not allocated by hakmem", NULL};
+  uintptr_t a = (uintptr_t)p;
+  if (!p) {
+    r.kind = PTR_NULL;
+    return r;
+  }
+  if (!hak_registry_test(a)) {
+    hak_ss_t *h = hak_big_find_unregistered(p);
+    if (h) {
+      r.kind = PTR_BIG;
+      r.big = h;
+    } else if ((h = hak_big_find(p))) {
+      r.why = "interior pointer into a big block";
+      r.block = hak_big_user(h);
+    }
+    return r;
+  }
+  hak_ss_t *ss = hak_ss_of(p);
+  if (ss->magic != HAK_SS_MAGIC) return r;
+  if (ss->kind == HAK_SS_BIG) {
+    if (p == hak_big_user(ss)) {
+      r.kind = PTR_BIG;
+      r.big = ss;
+    } else if (a > (uintptr_t)hak_big_user(ss) && a < (uintptr_t)ss + ss->map_size) {
+      r.why = "interior pointer into a big block";
+      r.block = hak_big_user(ss);
+    } else if (a >= (uintptr_t)ss + ss->map_size || ss->map_size == 0) {
+      r.why = "not allocated by hakmem (inside a freed big mapping)";
+    } else {
+      r.why = "not allocated by hakmem (points into a hakmem header)";
+    }
+    return r;
+  }
+  unsigned slot = hak_slot_of(p);
+  if (slot == 0) {
+    r.why = "not allocated by hakmem (points into a SuperSlab header)";
+    return r;
+  }
+  hak_slab_t *s = &ss->slab[slot];
+  hak_slab_t *head = s->head;
+  if (!s->owner || head->state != HAK_SLOT_ACTIVE) {
+    r.why = s->bsize ? "double free (the block's slab holds no live block)"
+                     : "not allocated by hakmem (unused slab memory)";
+    return r;
+  }
+  if (a >= (uintptr_t)head->carve) {
+    r.why = a < s->base + (uintptr_t)s->capacity * s->bsize
+                ? "not allocated by hakmem (never handed out)"
+                : "not allocated by hakmem (slab tail padding)";
+    return r;
+  }
+  if (!hak_is_block_start(s, a)) {
+    uintptr_t off = a - s->base;
+    r.why = "interior pointer";
+    r.block = (const void *)(s->base + (off / s->bsize) * s->bsize);
+    return r;
+  }
+  r.kind = PTR_BLOCK;
+  r.slab = s;
+  return r;
+}
+
+static HAK_NOINLINE void free_slow(void *p) {
+  ptr_info_t in = classify(p);
+  switch (in.kind) {
+  case PTR_NULL: return;
+  case PTR_BIG: hak_big_free(in.big); return;
+  case PTR_BAD: hak_report_invalid("free", p, in.why, in.block); return;
+  case PTR_BLOCK: break;
+  }
+  hak_heap_t *h = t_heap;
+  if (in.slab->owner == h) {
+    /* Ours, a valid block start, yet the fast path refused: it is the head of
+     * the SLL, i.e. freed twice in a row. */
+    hak_report_invalid("free", p, "double free", NULL);
+    return;
+  }
+  if (h != &g_empty_heap) h->n_remote_free++;
+  hak_heap_remote_free(in.slab, p);
+}
+
+HAK_API void hak_free(void *p) {
+  if (HAK_LIKELY(hak_registry_test((uintptr_t)p)) && HAK_LIKELY(hak_heap_free_fast(p))) return;
+  free_slow(p);
+}
+
+HAK_API void hak_free_sized(void *p, size_t size) {
+#if defined(HAKMEM_DEBUG) && HAKMEM_DEBUG
+  if (p && hak_malloc_usable_size(p) < size) hak_report_invalid("free_sized", p, "size larger than the block", NULL);
+#else
+  (void)size;
+#endif
+  hak_free(p);
+}
+
+/* --- sizes ----------------------------------------------------------------- */
+
+static size_t usable_size(const void *p, const char *fn) {
+  ptr_info_t in = classify(p);
+  switch (in.kind) {
+  case PTR_NULL: return 0;
+  case PTR_BIG: return in.big->user_size;
+  case PTR_BLOCK: return in.slab->bsize;
+  case PTR_BAD: hak_report_invalid(fn, p, in.why, in.block); return 0;
+  }
+  return 0;
+}
+
+HAK_API size_t hak_malloc_usable_size(const void *p) {
+  if (HAK_LIKELY(hak_registry_test((uintptr_t)p))) {
+    hak_slab_t *s = hak_slab_of(p);
+    if (HAK_LIKELY(s->owner != NULL && s->head->state == HAK_SLOT_ACTIVE &&
+                   hak_is_block_start(s, (uintptr_t)p) && (uintptr_t)p < (uintptr_t)s->head->carve))
+      return s->bsize;
+  }
+  return usable_size(p, "malloc_usable_size");
+}
+
+HAK_API int hak_owns(const void *p) {
+  uintptr_t a = (uintptr_t)p;
+  if (!p || !hak_init()) return 0;
+  if (!hak_registry_test(a)) return hak_big_find(p) != NULL;
+  hak_ss_t *ss = hak_ss_of(p);
+  if (ss->magic != HAK_SS_MAGIC) return 0;
+  if (ss->kind == HAK_SS_BIG) return hak_big_find(p) != NULL;
+  hak_slab_t *s = &ss->slab[hak_slot_of(p)];
+  if (hak_slot_of(p) == 0 || !s->owner || s->head->state != HAK_SLOT_ACTIVE) return 0;
+  return a < (uintptr_t)s->head->carve;
+}
+
+/* --- calloc, realloc ------------------------------------------------------- */
+
+HAK_API void *hak_calloc(size_t n, size_t size) {
+  size_t total;
+  if (HAK_UNLIKELY(__builtin_mul_overflow(n, size, &total) || total > HAK_MAX_REQUEST)) {
+    errno = ENOMEM;
+    return NULL;
+  }
+  bool zero = false;
+  void *p;
+  if (HAK_LIKELY(total <= HAK_TINY_MAX)) {
+    p = hak_heap_alloc(g_cls_tiny[(total + 15) >> 4], total);
+  } else {
+    if (!hak_init()) {
+      errno = ENOMEM;
+      return NULL;
+    }
+    int c = hak_class_above_tiny(total);
+    if (c >= 0) p = hak_heap_alloc_zero_aware(t_heap, (unsigned)c, &zero);
+    else p = hak_big_alloc(total, 0, &zero);
+  }
+  if (p && !zero) memset(p, 0, total);
+  return p;
+}
+
+static void *realloc_move(void *p, size_t old_usable, size_t n) {
+  void *q = hak_malloc(n);
+  if (!q) return NULL; /* errno is ENOMEM; p stays valid */
+  memcpy(q, p, old_usable < n ? old_usable : n);
+  hak_free(p);
+  return q;
+}
+
+HAK_API void *hak_realloc(void *p, size_t n) {
+  if (!p) return hak_malloc(n);
+  if (n == 0) { /* glibc's behaviour: free and return NULL */
+    hak_free(p);
+    return NULL;
+  }
+  if (n > HAK_MAX_REQUEST) {
+    errno = ENOMEM;
+    return NULL;
+  }
+  ptr_info_t in = classify(p);
+  if (in.kind == PTR_BAD) {
+    hak_report_invalid("realloc", p, in.why, in.block);
+    errno = EINVAL;
+    return NULL;
+  }
+  if (in.kind == PTR_BIG) {
+    hak_ss_t *h = in.big;
+    size_t old = h->user_size;
+    if (n <= g_large_max / 2) return realloc_move(p, old, n); /* far smaller: a slab tier */
+    void *q = hak_big_realloc(h, n);
+    if (q) return q;
+    return realloc_move(p, old, n);
+  }
+  size_t old = in.slab->bsize;
+  /* In place while the block has room; on shrinking, until it would waste
+   * more than half of itself. */
+  if (n <= old && (n > old / 2 || hak_size_to_class(n) == (int)in.slab->cls || old <= 32)) return p;
+  return realloc_move(p, old, n);
+}
+
+HAK_API void *hak_reallocarray(void *p, size_t n, size_t size) {
+  size_t total;
+  if (__builtin_mul_overflow(n, size, &total)) {
+    errno = ENOMEM;
+    return NULL;
+  }
+  return hak_realloc(p, total);
+}
+
+/* --- aligned ----------------------------------------------------------------- */
+
+static void *aligned_impl(size_t align, size_t n) {
+  if (align <= 16) return hak_malloc(n);
+  if (n > HAK_MAX_REQUEST || align > HAK_MAX_REQUEST / 2) {
+    errno = ENOMEM;
+    return NULL;
+  }
+  if (!hak_init()) {
+    errno = ENOMEM;
+    return NULL;
+  }
+  int c = hak_class_for_aligned(n, align);
+  if (c >= 0) return hak_heap_alloc((unsigned)c, g_class[c].size);
+  bool zero;
+  return hak_big_alloc(n ? n : 1, align, &zero);
+}
+
+HAK_API int hak_posix_memalign(void **out, size_t align, size_t n) {
+  if (align < sizeof(void *) || !hak_is_pow2(align)) return EINVAL;
+  int saved = errno;
+  void *p = aligned_impl(align, n);
+  if (!p) return ENOMEM;
+  errno = saved;
+  *out = p;
+  return 0;
+}
+
+HAK_API void *hak_aligned_alloc(size_t align, size_t n) {
+  if (!hak_is_pow2(align)) {
+    errno = EINVAL;
+    return NULL;
+  }
+  return aligned_impl(align, n);
+}
+
+HAK_API void *hak_memalign(size_t align, size_t n) {
+  /* glibc rounds a non-power-of-two alignment up to the next power of two */
+  if (align > HAK_MAX_REQUEST / 2) {
+    errno = EINVAL;
+    return NULL;
+  }
+  if (!hak_is_pow2(align)) {
+    size_t a = 1;
+    while (a < align) a <<= 1;
+    align = a;
+  }
+  return aligned_impl(align, n);
+}
+
+HAK_API void *hak_valloc(size_t n) { return aligned_impl(HAK_PAGE, n); }
+
+HAK_API void *hak_pvalloc(size_t n) {
+  if (n > HAK_MAX_REQUEST) {
+    errno = ENOMEM;
+    return NULL;
+  }
+  return aligned_impl(HAK_PAGE, n ? hak_align_up(n, HAK_PAGE) : HAK_PAGE);
+}
+
+/* --- trim and info --------------------------------------------------------- */
+
+HAK_API int hak_malloc_trim(size_t pad) {
+  if (!hak_init()) return 0;
+  hak_heap_flush(t_heap);
+  hak_heap_collect_abandoned();
+  size_t released = hak_bigcache_flush();
+  released += hak_sp_trim(pad, 0);
+  return released > 0;
+}
+
+HAK_API const char *hak_version(void) { return HAK_VERSION; }

@@ -1,0 +1,262 @@
+/* Big blocks and BigCache. Every operation here costs a syscall or more, so a
+ * single short lock over the live list and the cache is cheap by comparison. */
+#include "big.h"
+#include "config.h"
+#include "os.h"
+#include "registry.h"
+#include "stats.h"
+
+#include <errno.h>
+#include <time.h>
+
+#define BIG_HDR hak_align_up(sizeof(hak_ss_t), HAK_PAGE)
+
+static hak_lock_t g_big_lock = HAK_LOCK_INIT;
+static hak_ss_t *g_big_live;                      /* every live big block */
+static hak_ss_t *g_cache_new, *g_cache_old;       /* BigCache, newest first */
+static size_t g_cache_bytes, g_cache_count;
+static size_t g_live_bytes, g_live_count;
+
+static uint64_t now_ms(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+  return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+static void live_add(hak_ss_t *h) {
+  h->big_prev = NULL;
+  h->big_next = g_big_live;
+  if (g_big_live) g_big_live->big_prev = h;
+  g_big_live = h;
+  g_live_bytes += h->map_size;
+  g_live_count++;
+}
+
+static void live_remove(hak_ss_t *h) {
+  if (h->big_prev) h->big_prev->big_next = h->big_next;
+  else g_big_live = h->big_next;
+  if (h->big_next) h->big_next->big_prev = h->big_prev;
+  g_live_bytes -= h->map_size;
+  g_live_count--;
+}
+
+static void cache_remove(hak_ss_t *h) {
+  if (h->big_prev) h->big_prev->big_next = h->big_next;
+  else g_cache_new = h->big_next;
+  if (h->big_next) h->big_next->big_prev = h->big_prev;
+  else g_cache_old = h->big_prev;
+  g_cache_bytes -= h->map_size;
+  g_cache_count--;
+}
+
+/* Unmapping happens after the lock is dropped: the list of victims is
+ * threaded through the headers themselves. */
+static void unmap_list(hak_ss_t *h) {
+  while (h) {
+    hak_ss_t *next = h->big_next;
+    size_t sz = h->map_size;
+    hak_os_commit_add(-(int64_t)sz);
+    hak_os_unmap(h, sz);
+    h = next;
+  }
+}
+
+static hak_ss_t *cache_evict_locked(size_t room, uint64_t now) {
+  hak_ss_t *victims = NULL;
+  while (g_cache_old && (g_cache_bytes + room > g_cfg.bigcache_bytes ||
+                         now - g_cache_old->big_time > g_cfg.bigcache_ms)) {
+    hak_ss_t *h = g_cache_old;
+    cache_remove(h);
+    hak_registry_clear((uintptr_t)h);
+    h->big_next = victims;
+    victims = h;
+  }
+  return victims;
+}
+
+static void header_init(hak_ss_t *h, size_t map_size, size_t user_off) {
+  h->magic = HAK_SS_MAGIC;
+  h->kind = HAK_SS_BIG;
+  h->map_size = map_size;
+  h->user_off = user_off;
+  h->user_size = map_size - user_off;
+}
+
+void *hak_big_alloc(size_t size, size_t align, bool *zero) {
+  *zero = false;
+  if (align < HAK_PAGE) align = HAK_PAGE;
+  size_t off = align > BIG_HDR ? align : BIG_HDR;
+  if (size > ((size_t)1 << HAK_ADDR_BITS) - off - HAK_SS_SIZE) {
+    errno = ENOMEM;
+    return NULL;
+  }
+  size_t need = hak_align_up(off + size, HAK_PAGE);
+  size_t map_align = align >= HAK_SS_SIZE ? align : HAK_SS_SIZE;
+  uint64_t now = now_ms();
+  hak_ss_t *h = NULL;
+
+  if (align < HAK_SS_SIZE) { /* BigCache: best fit among cached mappings */
+    hak_lock(&g_big_lock);
+    hak_ss_t *best = NULL;
+    for (hak_ss_t *c = g_cache_new; c; c = c->big_next)
+      if (c->map_size >= need && c->map_size <= 2 * need + HAK_SS_SIZE &&
+          (!best || c->map_size < best->map_size))
+        best = c;
+    if (best) {
+      cache_remove(best);
+      h = best;
+    }
+    hak_ss_t *victims = cache_evict_locked(0, now);
+    hak_unlock(&g_big_lock);
+    unmap_list(victims);
+  }
+  if (h) {
+    hak_cnt_add(&g_stats.bigcache_hits, 1);
+    h->user_off = off;
+    h->user_size = h->map_size - off;
+  } else {
+    hak_cnt_add(&g_stats.bigcache_misses, 1);
+    h = hak_os_map_aligned(need, map_align);
+    if (!h) {
+      errno = ENOMEM;
+      return NULL;
+    }
+    hak_os_commit_add((int64_t)need);
+    header_init(h, need, off);
+    if (g_cfg.thp) hak_os_hugepage((char *)h + off, need - off);
+    *zero = true;
+    hak_registry_set((uintptr_t)h);
+  }
+  hak_lock(&g_big_lock);
+  live_add(h);
+  hak_unlock(&g_big_lock);
+  hak_cnt_add(&g_stats.big_allocs, 1);
+  return (char *)h + off;
+}
+
+void hak_big_free(hak_ss_t *h) {
+  uint64_t now = now_ms();
+  hak_cnt_add(&g_stats.big_frees, 1);
+  hak_lock(&g_big_lock);
+  live_remove(h);
+  hak_ss_t *victims = NULL;
+  if (h->map_size <= g_cfg.bigcache_bytes / 2 && ((uintptr_t)h & HAK_SS_MASK) == 0) {
+    victims = cache_evict_locked(h->map_size, now);
+    h->big_time = now;
+    h->big_prev = NULL;
+    h->big_next = g_cache_new;
+    if (g_cache_new) g_cache_new->big_prev = h;
+    else g_cache_old = h;
+    g_cache_new = h;
+    g_cache_bytes += h->map_size;
+    g_cache_count++;
+  } else {
+    hak_registry_clear((uintptr_t)h);
+    h->big_next = NULL;
+    victims = h;
+    victims->big_next = cache_evict_locked(0, now);
+  }
+  hak_unlock(&g_big_lock);
+  unmap_list(victims);
+}
+
+void *hak_big_realloc(hak_ss_t *h, size_t size) {
+  size_t off = h->user_off;
+  if (size > ((size_t)1 << HAK_ADDR_BITS) - off - HAK_SS_SIZE) return NULL;
+  size_t need = hak_align_up(off + size, HAK_PAGE);
+  size_t old = h->map_size;
+  if (need <= old) {
+    /* Shrink in place; give the tail back only when it is worth a syscall. */
+    if (old - need >= HAK_SS_SIZE && need < old / 2 && hak_os_remap_inplace(h, old, need)) {
+      hak_os_commit_add(-(int64_t)(old - need));
+      hak_lock(&g_big_lock);
+      g_live_bytes -= old - need;
+      h->map_size = need;
+      h->user_size = need - off;
+      hak_unlock(&g_big_lock);
+    }
+    return (char *)h + off;
+  }
+  hak_cnt_add(&g_stats.big_mremaps, 1);
+  /* Grow by half again as much, so that a buffer growing in small steps does
+   * not pay one mremap per step. */
+  size_t want = need + ((need - old) < old / 2 ? hak_align_up(old / 2, HAK_PAGE) : 0);
+  hak_lock(&g_big_lock);
+  if (hak_os_remap_inplace(h, old, want) || (want != need && hak_os_remap_inplace(h, old, (want = need)))) {
+    g_live_bytes += want - old;
+    h->map_size = want;
+    h->user_size = want - off;
+    hak_unlock(&g_big_lock);
+    hak_os_commit_add((int64_t)(want - old));
+    return (char *)h + off;
+  }
+  /* Move the pages to a new aligned place: no copy, and the list node (the
+   * header) moves with them. */
+  size_t align = off > HAK_SS_SIZE ? off : HAK_SS_SIZE;
+  hak_ss_t *prev = h->big_prev, *next = h->big_next;
+  hak_ss_t *n = hak_os_remap_aligned(h, old, need, align);
+  if (!n) {
+    hak_unlock(&g_big_lock);
+    return NULL;
+  }
+  if (prev) prev->big_next = n;
+  else g_big_live = n;
+  if (next) next->big_prev = n;
+  g_live_bytes += need - old;
+  n->map_size = need;
+  n->user_size = need - off;
+  hak_registry_clear((uintptr_t)h);
+  hak_registry_set((uintptr_t)n);
+  hak_unlock(&g_big_lock);
+  hak_os_commit_add((int64_t)(need - old));
+  return (char *)n + off;
+}
+
+hak_ss_t *hak_big_find(const void *p) {
+  uintptr_t a = (uintptr_t)p;
+  hak_ss_t *found = NULL;
+  hak_lock(&g_big_lock);
+  for (hak_ss_t *h = g_big_live; h; h = h->big_next) {
+    uintptr_t u = (uintptr_t)h + h->user_off;
+    if (a >= u && a < (uintptr_t)h + h->map_size) {
+      found = h;
+      break;
+    }
+  }
+  hak_unlock(&g_big_lock);
+  return found;
+}
+
+hak_ss_t *hak_big_find_unregistered(const void *p) {
+  hak_ss_t *h = hak_big_find(p);
+  return h && hak_big_user(h) == p ? h : NULL;
+}
+
+size_t hak_bigcache_flush(void) {
+  hak_lock(&g_big_lock);
+  size_t bytes = g_cache_bytes;
+  hak_ss_t *victims = NULL;
+  while (g_cache_old) {
+    hak_ss_t *h = g_cache_old;
+    cache_remove(h);
+    hak_registry_clear((uintptr_t)h);
+    h->big_next = victims;
+    victims = h;
+  }
+  hak_unlock(&g_big_lock);
+  unmap_list(victims);
+  return bytes;
+}
+
+void hak_big_usage(size_t *live_count, size_t *live_bytes, size_t *cached_count, size_t *cached_bytes) {
+  hak_lock(&g_big_lock);
+  *live_count = g_live_count;
+  *live_bytes = g_live_bytes;
+  *cached_count = g_cache_count;
+  *cached_bytes = g_cache_bytes;
+  hak_unlock(&g_big_lock);
+}
+
+void hak_big_lock(void) { hak_lock(&g_big_lock); }
+void hak_big_unlock(void) { hak_unlock(&g_big_lock); }
+void hak_big_reset_lock(void) { hak_lock_reset(&g_big_lock); }

@@ -1,0 +1,364 @@
+/* Thread heaps: refill, drain, remote-free collection, thread exit and
+ * adoption. Everything here is a slow path of heap.h. */
+#include "heap.h"
+#include "ace.h"
+#include "config.h"
+#include "errors.h"
+#include "init.h"
+#include "os.h"
+#include "shared_pool.h"
+#include "stats.h"
+
+#include "hakmem.h"
+
+#include <errno.h>
+#include <pthread.h>
+
+hak_heap_t g_empty_heap; /* all SLLs empty: every call takes the slow path */
+__thread hak_heap_t *t_heap = &g_empty_heap;
+#ifdef HAKMEM_HARDENED
+uintptr_t g_sll_key;
+#endif
+
+static hak_lock_t g_heaps_lock = HAK_LOCK_INIT;
+static hak_heap_t *g_heaps_all;
+static hak_heap_t *g_heaps_abandoned;
+
+static void heap_apply_policy(hak_heap_t *h) {
+  const hak_policy_t *pol = hak_policy();
+  for (unsigned c = 0; c < HAK_NCLASS; c++) {
+    h->sll[c].cap = pol->cap[c];
+    h->batch[c] = pol->batch[c];
+  }
+  h->policy_version = pol->version;
+}
+
+/* --- slab lists ------------------------------------------------------- */
+
+static void partial_push(hak_heap_t *h, hak_slab_t *s) {
+  unsigned cls = s->cls;
+  s->prev = NULL;
+  s->next = h->partial[cls];
+  if (s->next) s->next->prev = s;
+  h->partial[cls] = s;
+  s->in_partial = 1;
+}
+
+static void partial_remove(hak_heap_t *h, hak_slab_t *s) {
+  if (s->prev) s->prev->next = s->next;
+  else h->partial[s->cls] = s->next;
+  if (s->next) s->next->prev = s->prev;
+  s->next = s->prev = NULL;
+  s->in_partial = 0;
+}
+
+/* After blocks came back to slab s: give it back to the pool when it holds no
+ * block any more, or make it findable when it just got its first free one. */
+static void slab_after_return(hak_heap_t *h, hak_slab_t *s) {
+  if (s == h->cur[s->cls]) return;
+  if (s->used == 0) {
+    if (s->in_partial) partial_remove(h, s);
+    hak_sp_release(s);
+  } else if (!s->in_partial) {
+    partial_push(h, s);
+  }
+}
+
+static void slab_return_block(hak_heap_t *h, void *b) {
+  hak_slab_t *s = hak_slab_of(b)->head;
+  hak_sll_set_next(b, s->free);
+  s->free = b;
+  s->nfree++;
+  s->used--;
+  slab_after_return(h, s);
+}
+
+/* --- remote frees ------------------------------------------------------ */
+
+void hak_heap_remote_free(hak_slab_t *slot, void *p) {
+  hak_slab_t *s = slot->head;
+  hak_heap_t *owner = slot->owner;
+  void *old = atomic_load_explicit(&s->remote, memory_order_relaxed);
+  do {
+    hak_sll_set_next(p, old);
+  } while (!atomic_compare_exchange_weak_explicit(&s->remote, &old, p, memory_order_release,
+                                                  memory_order_relaxed));
+  if (old) return; /* the slab is already on its owner's pending stack */
+  hak_slab_t *top = atomic_load_explicit(&owner->pending, memory_order_relaxed);
+  do {
+    atomic_store_explicit(&s->pending_next, top, memory_order_relaxed);
+  } while (!atomic_compare_exchange_weak_explicit(&owner->pending, &top, s, memory_order_release,
+                                                  memory_order_relaxed));
+}
+
+/* Takes every slab with remote frees and merges those blocks into the slab's
+ * free list in one pass. */
+static void collect_pending(hak_heap_t *h) {
+  hak_slab_t *s = atomic_exchange_explicit(&h->pending, NULL, memory_order_acquire);
+  while (s) {
+    /* Read the link first: once remote is emptied, another thread may push
+     * the slab again and overwrite it. */
+    hak_slab_t *next = atomic_load_explicit(&s->pending_next, memory_order_relaxed);
+    void *list = atomic_exchange_explicit(&s->remote, NULL, memory_order_acquire);
+    if (list) {
+      uint32_t n = 1;
+      void *tail = list;
+      for (void *nx; (nx = hak_sll_next(tail)) != NULL; tail = nx) {
+        if (++n > s->used) {
+          hak_report_corruption(list, "double free: a block was freed twice from another thread");
+          break;
+        }
+      }
+      if (n <= s->used) {
+        hak_sll_set_next(tail, s->free);
+        s->free = list;
+        s->nfree += n;
+        s->used -= n;
+        h->n_remote_collected += n;
+        h->n_free[s->cls] += n;
+        slab_after_return(h, s);
+      }
+    }
+    s = next;
+  }
+}
+
+/* --- refill and drain -------------------------------------------------- */
+
+HAK_INLINE char *slab_end(const hak_slab_t *s) {
+  return (char *)s->base + (size_t)s->capacity * s->bsize;
+}
+
+static hak_slab_t *next_slab(hak_heap_t *h, unsigned cls) {
+  hak_slab_t *s = h->partial[cls];
+  if (s) {
+    partial_remove(h, s);
+    return s;
+  }
+  return hak_sp_acquire(h, cls);
+}
+
+/* Moves up to want blocks of class cls onto the SLL: recycled ones first,
+ * then never-used ones carved in address order. */
+static uint32_t refill_sll(hak_heap_t *h, unsigned cls, uint32_t want) {
+  hak_sll_t *l = &h->sll[cls];
+  uint32_t got = 0;
+  while (got < want) {
+    hak_slab_t *s = h->cur[cls];
+    if (!s) {
+      s = next_slab(h, cls);
+      if (!s) break;
+      h->cur[cls] = s;
+    }
+    while (got < want && s->free) {
+      void *b = s->free;
+      s->free = hak_sll_next(b);
+      hak_sll_set_next(b, l->head);
+      l->head = b;
+      s->nfree--;
+      s->used++;
+      got++;
+    }
+    char *end = slab_end(s);
+    if (got < want && s->carve < end) {
+      uint32_t bs = s->bsize;
+      uint32_t n = (uint32_t)((end - s->carve) / bs);
+      if (n > want - got) n = want - got;
+      char *first = s->carve;
+      char *b = first;
+      for (uint32_t i = 1; i < n; i++, b += bs) hak_sll_set_next(b, b + bs);
+      hak_sll_set_next(b, l->head);
+      l->head = first;
+      s->carve = first + (size_t)n * bs;
+      s->used += n;
+      got += n;
+    }
+    if (!s->free && s->carve >= end) h->cur[cls] = NULL; /* full: returns via partial */
+  }
+  l->count += got;
+  return got;
+}
+
+static HAK_COLD void *refill_init_thread(size_t size) {
+  if (!hak_heap_get()) {
+    errno = ENOMEM;
+    return NULL;
+  }
+  return hak_malloc(size);
+}
+
+/* LargePool W_MAX rounding: rather than carving a new slab, take a cached
+ * block of a larger class that wastes at most w_max. */
+static void *take_larger(hak_heap_t *h, unsigned cls) {
+  double limit = (double)g_class[cls].size * hak_policy()->w_max;
+  for (unsigned c = cls + 1; c < HAK_NCLASS && g_class[c].size <= limit; c++) {
+    hak_sll_t *l = &h->sll[c];
+    void *b = l->head;
+    if (b) {
+      l->head = hak_sll_next(b);
+      l->count--;
+      h->n_alloc[c]++;
+      return b;
+    }
+  }
+  return NULL;
+}
+
+void *hak_heap_refill_alloc(hak_heap_t *h, unsigned cls, size_t size) {
+  if (HAK_UNLIKELY(h == &g_empty_heap)) return refill_init_thread(size);
+  if (HAK_UNLIKELY(h->policy_version != atomic_load_explicit(&g_policy_version, memory_order_relaxed)))
+    heap_apply_policy(h);
+  if (atomic_load_explicit(&h->pending, memory_order_relaxed)) collect_pending(h);
+  hak_sll_t *l = &h->sll[cls];
+  if (!l->head) {
+    if (g_class[cls].tier == HAK_TIER_LARGE && !h->cur[cls] && !h->partial[cls]) {
+      void *b = take_larger(h, cls);
+      if (b) return b;
+    }
+    h->n_refill[cls]++;
+    h->win_refill[cls]++;
+    if (++h->win_events >= 256) hak_ace_report(h);
+    if (!refill_sll(h, cls, h->batch[cls])) {
+      errno = ENOMEM;
+      return NULL;
+    }
+  }
+  void *b = l->head;
+  l->head = hak_sll_next(b);
+  l->count--;
+  h->n_alloc[cls]++;
+  return b;
+}
+
+/* Gives blocks of an SLL back to their slabs, keeping keep of them. */
+static void drain_to(hak_heap_t *h, unsigned cls, uint32_t keep) {
+  hak_sll_t *l = &h->sll[cls];
+  void *b = l->head;
+  while (l->count > keep) {
+    void *next = hak_sll_next(b);
+    slab_return_block(h, b);
+    b = next;
+    l->count--;
+  }
+  l->head = b;
+}
+
+void hak_heap_drain(hak_heap_t *h, unsigned cls) {
+  h->n_drain[cls]++;
+  h->win_drain[cls]++;
+  if (++h->win_events >= 256) hak_ace_report(h);
+  drain_to(h, cls, h->sll[cls].cap / 2);
+}
+
+
+/* calloc's path: a block carved from a slab whose memory is fresh from the
+ * OS is already zero, so calloc need not clear it. */
+void *hak_heap_alloc_zero_aware(hak_heap_t *h, unsigned cls, bool *zero) {
+  *zero = false;
+  if (h == &g_empty_heap && !(h = hak_heap_get())) {
+    errno = ENOMEM;
+    return NULL;
+  }
+  if (h->sll[cls].head) return hak_heap_alloc(cls, g_class[cls].size);
+  if (atomic_load_explicit(&h->pending, memory_order_relaxed)) collect_pending(h);
+  hak_slab_t *s = h->cur[cls];
+  if (s && !s->free && s->carve >= slab_end(s)) s = h->cur[cls] = NULL; /* full */
+  if (!s) {
+    if (!(s = next_slab(h, cls))) {
+      errno = ENOMEM;
+      return NULL;
+    }
+    h->cur[cls] = s;
+  }
+  if (s->free || s->carve >= slab_end(s)) return hak_heap_alloc(cls, g_class[cls].size);
+  void *b = s->carve;
+  s->carve += s->bsize;
+  s->used++;
+  h->n_alloc[cls]++;
+  *zero = s->fresh;
+  return b;
+}
+
+/* --- thread heaps -------------------------------------------------------- */
+
+static hak_heap_t *heap_new(void) {
+  size_t sz = hak_align_up(sizeof(hak_heap_t), HAK_PAGE);
+  hak_heap_t *h = hak_os_map(sz);
+  if (!h) return NULL;
+  hak_os_commit_add((int64_t)sz);
+  hak_lock(&g_heaps_lock);
+  h->all_next = g_heaps_all;
+  g_heaps_all = h;
+  hak_unlock(&g_heaps_lock);
+  return h;
+}
+
+hak_heap_t *hak_heap_get(void) {
+  hak_heap_t *h = t_heap;
+  if (HAK_LIKELY(h != &g_empty_heap)) return h;
+  if (!hak_init()) return NULL;
+  hak_lock(&g_heaps_lock);
+  h = g_heaps_abandoned;
+  if (h) g_heaps_abandoned = h->abandoned_next;
+  hak_unlock(&g_heaps_lock);
+  if (h) hak_cnt_add(&g_stats.heaps_adopted, 1);
+  else if (!(h = heap_new())) return NULL;
+  h->abandoned_next = NULL;
+  h->in_use = 1;
+  heap_apply_policy(h);
+  hak_cnt_add(&g_stats.threads_started, 1);
+  t_heap = h;
+  hak_thread_register_exit(h); /* arms the thread-exit hook (init.c) */
+  return h;
+}
+
+void hak_heap_flush(hak_heap_t *h) {
+  if (h == &g_empty_heap) return;
+  if (atomic_load_explicit(&h->pending, memory_order_relaxed)) collect_pending(h);
+  for (unsigned c = 0; c < HAK_NCLASS; c++) {
+    drain_to(h, c, 0);
+    hak_slab_t *s = h->cur[c];
+    if (s && s->used == 0) {
+      h->cur[c] = NULL;
+      hak_sp_release(s);
+    }
+  }
+}
+
+void hak_heap_thread_exit(void) {
+  hak_heap_t *h = t_heap;
+  if (h == &g_empty_heap) return;
+  hak_heap_flush(h);
+  if (h->win_events) hak_ace_report(h);
+  t_heap = &g_empty_heap;
+  hak_lock(&g_heaps_lock);
+  h->in_use = 0;
+  h->abandoned_next = g_heaps_abandoned;
+  g_heaps_abandoned = h;
+  hak_unlock(&g_heaps_lock);
+}
+
+/* Slabs of exited threads may still receive remote frees: collect them so
+ * their memory returns to the pool (malloc_trim). */
+void hak_heap_collect_abandoned(void) {
+  hak_lock(&g_heaps_lock);
+  for (hak_heap_t *h = g_heaps_abandoned; h; h = h->abandoned_next) {
+    if (atomic_load_explicit(&h->pending, memory_order_relaxed)) collect_pending(h);
+    for (unsigned c = 0; c < HAK_NCLASS; c++) {
+      hak_slab_t *s = h->cur[c];
+      if (s && s->used == 0) {
+        h->cur[c] = NULL;
+        hak_sp_release(s);
+      }
+    }
+  }
+  hak_unlock(&g_heaps_lock);
+}
+
+hak_heap_t *hak_heap_list(void) { return g_heaps_all; }
+void hak_heap_lock_all(void) { hak_lock(&g_heaps_lock); }
+void hak_heap_unlock_all(void) { hak_unlock(&g_heaps_lock); }
+
+/* In a forked child only this thread exists: heaps of the other threads stay
+ * as they were (they may have been mid-update) and are never reused. */
+void hak_heap_atfork_child(void) { hak_lock_reset(&g_heaps_lock); }

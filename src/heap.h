@@ -1,0 +1,106 @@
+/* Thread-local frontend. Each thread has a heap: for every class a TLS SLL
+ * (singly linked free list of blocks, capped at fast_cap), the slab it
+ * refills from, and a list of its other slabs that have free blocks.
+ * malloc pops the SLL; free by the owning thread pushes it; free by another
+ * thread pushes onto the slab's remote list (one CAS), which the owner
+ * collects in bulk when it refills. No lock, atomic RMW or syscall on the
+ * local paths. */
+#ifndef HAK_HEAP_H
+#define HAK_HEAP_H
+#include "common.h"
+#include "size_class.h"
+#include "superslab.h"
+
+typedef struct hak_sll {
+  void *head;
+  uint32_t count;
+  uint32_t cap; /* fast_cap for this class; 0 in the empty heap */
+} hak_sll_t;
+
+typedef struct hak_heap {
+  hak_sll_t sll[HAK_NCLASS];
+  uint64_t n_alloc[HAK_NCLASS]; /* counted here, summed by the stats report */
+  uint64_t n_free[HAK_NCLASS];
+  hak_slab_t *cur[HAK_NCLASS];     /* slab the SLL refills from */
+  hak_slab_t *partial[HAK_NCLASS]; /* other owned slabs with free blocks */
+  uint16_t batch[HAK_NCLASS];      /* blocks per refill */
+  uint64_t n_refill[HAK_NCLASS], n_drain[HAK_NCLASS];
+  uint64_t n_remote_free; /* frees this thread sent to other heaps */
+  uint64_t n_remote_collected;
+  uint64_t policy_version;
+  /* ACE window: slow-path events per class since the last report */
+  uint32_t win_refill[HAK_NCLASS], win_drain[HAK_NCLASS];
+  uint32_t win_events;
+  struct hak_heap *all_next;       /* every heap ever made (never freed) */
+  struct hak_heap *abandoned_next; /* heaps of exited threads, for adoption */
+  int in_use;
+  /* Slabs with blocks on their remote list, pushed by other threads. */
+  _Alignas(HAK_CACHELINE) struct hak_slab *_Atomic pending;
+  char pad_[HAK_CACHELINE - sizeof(void *)];
+} hak_heap_t;
+
+extern hak_heap_t g_empty_heap;
+extern __thread hak_heap_t *t_heap;
+
+/* Slow paths (heap.c) */
+/* size is the request: a thread's first malloc may have picked its class
+ * before the tables were set up, so that path starts over from the size. */
+void *hak_heap_refill_alloc(hak_heap_t *h, unsigned cls, size_t size);
+void hak_heap_drain(hak_heap_t *h, unsigned cls);
+void hak_heap_remote_free(hak_slab_t *s, void *p);
+hak_heap_t *hak_heap_get(void); /* this thread's heap, created on first use; NULL if out of memory */
+void hak_heap_thread_exit(void);
+void hak_heap_collect_abandoned(void);
+/* Takes a block of class cls directly from a slab, bypassing the SLL, and
+ * tells whether its memory is known to be zero (for calloc). */
+void *hak_heap_alloc_zero_aware(hak_heap_t *h, unsigned cls, bool *zero);
+/* Flushes this thread's SLLs back to their slabs (malloc_trim). */
+void hak_heap_flush(hak_heap_t *h);
+void hak_heap_atfork_child(void);
+void hak_heap_lock_all(void);
+void hak_heap_unlock_all(void);
+hak_heap_t *hak_heap_list(void);
+
+#ifdef HAKMEM_HARDENED
+extern uintptr_t g_sll_key;
+HAK_INLINE void *hak_sll_next(void *b) {
+  return (void *)(*(uintptr_t *)b ^ g_sll_key ^ ((uintptr_t)b >> 12));
+}
+HAK_INLINE void hak_sll_set_next(void *b, void *next) {
+  *(uintptr_t *)b = (uintptr_t)next ^ g_sll_key ^ ((uintptr_t)b >> 12);
+}
+#else
+HAK_INLINE void *hak_sll_next(void *b) { return *(void **)b; }
+HAK_INLINE void hak_sll_set_next(void *b, void *next) { *(void **)b = next; }
+#endif
+
+HAK_INLINE void *hak_heap_alloc(unsigned cls, size_t size) {
+  hak_heap_t *h = t_heap;
+  hak_sll_t *l = &h->sll[cls];
+  void *b = l->head;
+  if (HAK_UNLIKELY(!b)) return hak_heap_refill_alloc(h, cls, size);
+  l->head = hak_sll_next(b);
+  l->count--;
+  h->n_alloc[cls]++;
+  return b;
+}
+
+/* Free of a block in a slab; returns false when the fast path does not apply
+ * (not ours, another heap's, Big, or a fault to report). */
+HAK_INLINE bool hak_heap_free_fast(void *p) {
+  uintptr_t a = (uintptr_t)p;
+  hak_heap_t *h = t_heap;
+  hak_slab_t *s = hak_slab_of(p);
+  if (HAK_UNLIKELY(s->owner != h)) return false;
+  if (HAK_UNLIKELY(!hak_is_block_start(s, a) || a >= (uintptr_t)s->head->carve)) return false;
+  unsigned cls = s->cls;
+  hak_sll_t *l = &h->sll[cls];
+  if (HAK_UNLIKELY(p == l->head)) return false; /* double free, reported by the slow path */
+  hak_sll_set_next(p, l->head);
+  l->head = p;
+  h->n_free[cls]++;
+  if (HAK_UNLIKELY(++l->count > l->cap)) hak_heap_drain(h, cls);
+  return true;
+}
+
+#endif

@@ -1,0 +1,93 @@
+/* Initialisation: no allocation, no dlsym, no recursion. The first malloc of
+ * the process (or the library constructor, whichever comes first) runs it;
+ * the first malloc of every other thread only creates that thread's heap. */
+#include "init.h"
+#include "ace.h"
+#include "big.h"
+#include "config.h"
+#include "errors.h"
+#include "heap.h"
+#include "registry.h"
+#include "shared_pool.h"
+#include "size_class.h"
+#include "stats.h"
+
+#include <pthread.h>
+#include <sched.h>
+#include <stdlib.h>
+#include <time.h>
+
+_Atomic int g_hak_ready;
+static pthread_key_t g_exit_key;
+static __thread int t_initialising;
+
+static void on_thread_exit(void *arg) {
+  (void)arg;
+  hak_heap_thread_exit();
+}
+
+void hak_thread_register_exit(struct hak_heap *h) {
+  /* Storing a non-NULL value arms the key's destructor for this thread. */
+  pthread_setspecific(g_exit_key, h);
+}
+
+static void atfork_prepare(void) {
+  hak_heap_lock_all();
+  hak_sp_lock_all();
+  hak_big_lock();
+}
+static void atfork_parent(void) {
+  hak_big_unlock();
+  hak_sp_unlock_all();
+  hak_heap_unlock_all();
+}
+static void atfork_child(void) {
+  hak_big_reset_lock();
+  hak_sp_reset_locks();
+  hak_heap_atfork_child();
+}
+
+void hak_lock_slow(hak_lock_t *l) {
+  for (unsigned spins = 0;; spins++) {
+    if (!atomic_flag_test_and_set_explicit(&l->f, memory_order_acquire)) return;
+    if (spins < 64) __builtin_ia32_pause();
+    else sched_yield();
+  }
+}
+
+bool hak_init_slow(void) {
+  int st = atomic_load_explicit(&g_hak_ready, memory_order_acquire);
+  if (st == 2) return true;
+  if (t_initialising) return true; /* re-entered from pthread_atfork & co: the core is ready */
+  int expect = 0;
+  if (!atomic_compare_exchange_strong(&g_hak_ready, &expect, 1)) {
+    while (atomic_load_explicit(&g_hak_ready, memory_order_acquire) != 2) sched_yield();
+    return true;
+  }
+  t_initialising = 1;
+  hak_config_init();
+  hak_size_class_init();
+  hak_ace_init();
+#ifdef HAKMEM_HARDENED
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  g_sll_key = ((uintptr_t)ts.tv_nsec * 0x9e3779b97f4a7c15ull) ^ (uintptr_t)&ts ^ 0x5bd1e995u;
+#endif
+  if (!hak_registry_init()) {
+    atomic_store(&g_hak_ready, 0);
+    t_initialising = 0;
+    return false;
+  }
+  pthread_key_create(&g_exit_key, on_thread_exit);
+  pthread_atfork(atfork_prepare, atfork_parent, atfork_child);
+  if (g_cfg.crash_report) hak_crash_handler_install();
+  t_initialising = 0;
+  atomic_store_explicit(&g_hak_ready, 2, memory_order_release);
+  return true;
+}
+
+__attribute__((constructor)) static void hak_constructor(void) { hak_init(); }
+
+__attribute__((destructor)) static void hak_destructor(void) {
+  if (g_cfg.stats) hak_stats_report_exit();
+}

@@ -1,0 +1,21 @@
+/* Registry: one bit per 2 MiB of address space, set for every region whose
+ * first bytes are a hakmem header (SuperSlab or big mapping). free() asks it
+ * before it reads anything at the masked address, so a foreign pointer is
+ * reported instead of followed. */
+#ifndef HAK_REGISTRY_H
+#define HAK_REGISTRY_H
+#include "common.h"
+
+extern _Atomic(uint64_t) *g_registry; /* 2^26 bits in a MAP_NORESERVE mapping */
+
+bool hak_registry_init(void);
+void hak_registry_set(uintptr_t region);
+void hak_registry_clear(uintptr_t region);
+
+HAK_INLINE bool hak_registry_test(uintptr_t a) {
+  uintptr_t i = a >> HAK_SS_SHIFT;
+  if (HAK_UNLIKELY(i >> (HAK_ADDR_BITS - HAK_SS_SHIFT))) return false;
+  return (atomic_load_explicit(&g_registry[i >> 6], memory_order_relaxed) >> (i & 63)) & 1;
+}
+
+#endif

@@ -1,0 +1,28 @@
+/* Shared pool (SP-SLOT): hands slabs to thread heaps in three stages and
+ * takes them back when they are EMPTY. Touched once per slab, never once per
+ * block. Stage 1 is a lock-free per-class stack; stages 2 and 3 take a short
+ * spin lock that a single-threaded program never contends. */
+#ifndef HAK_SHARED_POOL_H
+#define HAK_SHARED_POOL_H
+#include "common.h"
+#include "superslab.h"
+
+struct hak_heap;
+
+/* A slab of class cls owned by h, or NULL when the OS refuses memory.
+ * *fresh tells whether its memory is known to be zero. */
+hak_slab_t *hak_sp_acquire(struct hak_heap *h, unsigned cls);
+/* head: a slab with no block out (used == 0), already out of every heap list. */
+void hak_sp_release(hak_slab_t *head);
+/* Decommits EMPTY slabs until at most keep bytes stay EMPTY, and unmaps
+ * wholly unused SuperSlabs beyond spare. Returns bytes released. */
+size_t hak_sp_trim(size_t keep, size_t spare);
+size_t hak_sp_empty_bytes(void);
+size_t hak_sp_empty_slabs(void);
+void hak_sp_lock_all(void);
+void hak_sp_unlock_all(void);
+void hak_sp_reset_locks(void);
+/* Calls fn for every SuperSlab (under the pool lock). */
+void hak_sp_foreach(void (*fn)(hak_ss_t *, void *), void *arg);
+
+#endif

@@ -1,0 +1,24 @@
+/* Statistics: global counters for slow paths (OS calls, shared pool), and
+ * per-heap counters for the fast paths, summed when a report is asked for. */
+#ifndef HAK_STATS_H
+#define HAK_STATS_H
+#include "common.h"
+#include "hakmem.h"
+
+typedef struct hak_global_stats {
+  hak_counter_t mmap_calls, munmap_calls, madvise_calls, mremap_calls;
+  hak_counter_t mmap_bytes, munmap_bytes, madvise_bytes;
+  _Atomic uint64_t committed_bytes, peak_committed_bytes;
+  hak_counter_t sp_stage[3], sp_release, sp_decommit, sp_ss_unmapped;
+  _Atomic uint64_t superslabs;
+  hak_counter_t big_allocs, big_frees, bigcache_hits, bigcache_misses, big_mremaps;
+  hak_counter_t invalid_frees;
+  hak_counter_t threads_started, heaps_adopted;
+  hak_counter_t ace_updates;
+} hak_global_stats_t;
+
+extern hak_global_stats_t g_stats;
+
+void hak_stats_report_exit(void); /* HAKMEM_STATS=1 report, async-signal-safe-ish, no malloc */
+
+#endif

@@ -1,0 +1,58 @@
+/* SuperSlab mapping and slab geometry. */
+#include "superslab.h"
+#include "heap.h"
+#include "os.h"
+#include "registry.h"
+#include "size_class.h"
+#include "stats.h"
+
+hak_ss_t *hak_ss_new(void) {
+  hak_ss_t *ss = hak_os_map_aligned(HAK_SS_SIZE, HAK_SS_SIZE);
+  if (!ss) return NULL;
+  /* Fresh pages are zero: only the fields that are not zero are written. */
+  ss->magic = HAK_SS_MAGIC;
+  ss->kind = HAK_SS_SLABS;
+  atomic_store_explicit(&ss->unused_mask, HAK_SS_ALL_SLOTS, memory_order_relaxed);
+  for (unsigned i = 0; i < HAK_SLOTS; i++) ss->slab[i].head = &ss->slab[i];
+  hak_os_commit_add((int64_t)hak_align_up(sizeof(hak_ss_t), HAK_PAGE));
+  atomic_fetch_add_explicit(&g_stats.superslabs, 1, memory_order_relaxed);
+  hak_registry_set((uintptr_t)ss);
+  return ss;
+}
+
+void hak_ss_retire(hak_ss_t *ss) {
+  hak_registry_clear((uintptr_t)ss);
+  hak_os_commit_add(-(int64_t)hak_align_up(sizeof(hak_ss_t), HAK_PAGE));
+  atomic_fetch_sub_explicit(&g_stats.superslabs, 1, memory_order_relaxed);
+  hak_cnt_add(&g_stats.sp_ss_unmapped, 1);
+}
+
+void hak_ss_slab_setup(hak_ss_t *ss, unsigned first, unsigned cls, hak_heap_t *h, bool fresh) {
+  const hak_class_info_t *ci = &g_class[cls];
+  hak_slab_t *head = &ss->slab[first];
+  uintptr_t base = (uintptr_t)hak_slot_addr(ss, first);
+  for (unsigned i = 0; i < ci->slots; i++) {
+    hak_slab_t *s = &ss->slab[first + i];
+    s->head = head;
+    s->base = base;
+    s->div_magic = ci->div_magic;
+    s->bsize = ci->size;
+    s->capacity = ci->capacity;
+    s->cls = (uint8_t)cls;
+    s->nslots = i == 0 ? ci->slots : 0;
+  }
+  head->free = NULL;
+  head->carve = (char *)base;
+  head->used = 0;
+  head->nfree = 0;
+  head->state = HAK_SLOT_ACTIVE;
+  head->in_partial = 0;
+  head->fresh = fresh;
+  head->next = head->prev = NULL;
+  atomic_store_explicit(&head->remote, NULL, memory_order_relaxed);
+  hak_ss_slab_set_owner(head, h);
+}
+
+void hak_ss_slab_set_owner(hak_slab_t *head, hak_heap_t *h) {
+  for (unsigned i = 0; i < head->nslots; i++) head[i].owner = h;
+}
