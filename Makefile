@@ -31,7 +31,8 @@ CORE_SRC := src/os.c src/config.c src/stats.c src/registry.c src/superslab.c \
             src/alloc.c src/errors.c src/init.c
 OVR_SRC  := src/override.c
 CORE_OBJ := $(CORE_SRC:src/%.c=$(BUILD)/obj/%.o)
-OVR_OBJ  := $(OVR_SRC:src/%.c=$(BUILD)/obj/%.o)
+OVR_OBJ  := $(OVR_SRC:src/%.c=$(BUILD)/obj/%.o) $(BUILD)/obj/alloc_override.o
+LIB_OBJ  := $(filter-out $(BUILD)/obj/alloc.o,$(CORE_OBJ)) $(OVR_OBJ)
 HDRS     := $(wildcard src/*.h) include/hakmem.h
 
 LIBS := $(BUILD)/libhakmem.so $(BUILD)/libhakmem.a $(BUILD)/libhakmem_core.a
@@ -45,10 +46,15 @@ $(BUILD)/obj/%.o: src/%.c $(HDRS) Makefile
 	@echo "  CC    $<"
 	@$(CC) $(CFLAGS_ALL) -c $< -o $@
 
-$(BUILD)/libhakmem.so: $(CORE_OBJ) $(OVR_OBJ)
+$(BUILD)/obj/alloc_override.o: src/alloc.c $(HDRS) Makefile
+	@mkdir -p $(dir $@)
+	@echo "  CC    $< (override)"
+	@$(CC) $(CFLAGS_ALL) -DHAK_OVERRIDE -c $< -o $@
+
+$(BUILD)/libhakmem.so: $(LIB_OBJ)
 	$(CC) -shared -pthread -Wl,-z,nodelete -Wl,-soname,libhakmem.so -o $@ $^ $(LDFLAGS)
 
-$(BUILD)/libhakmem.a: $(CORE_OBJ) $(OVR_OBJ)
+$(BUILD)/libhakmem.a: $(LIB_OBJ)
 	@rm -f $@
 	ar rcs $@ $^
 

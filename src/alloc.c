@@ -325,3 +325,25 @@ HAK_API int hak_malloc_trim(size_t pad) {
 }
 
 HAK_API const char *hak_version(void) { return HAK_VERSION; }
+
+/* --- the override layer's hot names ---------------------------------------- */
+/* Built a second time with HAK_OVERRIDE for libhakmem.so/.a: the standard
+ * names become aliases of the hak_* functions, so malloc and free cost no
+ * extra jump. The rest of the override layer is in override.c. */
+#ifdef HAK_OVERRIDE
+#define HAK_ALIAS(name, target)                                                                    \
+  extern __typeof(target) name __attribute__((alias(#target), visibility("default")))
+HAK_ALIAS(malloc, hak_malloc);
+HAK_ALIAS(free, hak_free);
+HAK_ALIAS(calloc, hak_calloc);
+HAK_ALIAS(realloc, hak_realloc);
+HAK_ALIAS(reallocarray, hak_reallocarray);
+HAK_ALIAS(posix_memalign, hak_posix_memalign);
+HAK_ALIAS(aligned_alloc, hak_aligned_alloc);
+HAK_ALIAS(memalign, hak_memalign);
+HAK_ALIAS(valloc, hak_valloc);
+HAK_ALIAS(pvalloc, hak_pvalloc);
+HAK_ALIAS(malloc_trim, hak_malloc_trim);
+HAK_ALIAS(cfree, hak_free);
+HAK_ALIAS(free_sized, hak_free_sized);
+#endif

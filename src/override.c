@@ -1,30 +1,17 @@
 /* The override layer: the standard names, mapped onto the hak_* core. Linked
  * into libhakmem.so and libhakmem.a, left out of libhakmem_core.a. C++
  * operator new/delete in libstdc++ call malloc/free/aligned_alloc, so they
- * reach hakmem through these with the standard's semantics intact. */
+ * reach hakmem through these with the standard's semantics intact. The hot
+ * names are aliases compiled into alloc.c (HAK_OVERRIDE). */
 #include "hakmem.h"
 #include "common.h"
 
 #include <malloc.h>
 #include <stdlib.h>
 
-HAK_API void *malloc(size_t n) { return hak_malloc(n); }
-HAK_API void free(void *p) { hak_free(p); }
-HAK_API void *calloc(size_t n, size_t size) { return hak_calloc(n, size); }
-HAK_API void *realloc(void *p, size_t n) { return hak_realloc(p, n); }
-HAK_API void *reallocarray(void *p, size_t n, size_t size) { return hak_reallocarray(p, n, size); }
-HAK_API int posix_memalign(void **out, size_t align, size_t n) {
-  return hak_posix_memalign(out, align, n);
-}
-HAK_API void *aligned_alloc(size_t align, size_t n) { return hak_aligned_alloc(align, n); }
-HAK_API void *memalign(size_t align, size_t n) { return hak_memalign(align, n); }
-HAK_API void *valloc(size_t n) { return hak_valloc(n); }
-HAK_API void *pvalloc(size_t n) { return hak_pvalloc(n); }
-HAK_API size_t malloc_usable_size(void *p) { return hak_malloc_usable_size(p); }
-HAK_API int malloc_trim(size_t pad) { return hak_malloc_trim(pad); }
+/* malloc, free, calloc, realloc, ... are aliases defined in alloc.c. */
 HAK_API void malloc_stats(void) { hak_malloc_stats(); }
-HAK_API void cfree(void *p) { hak_free(p); }
-HAK_API void free_sized(void *p, size_t size) { hak_free_sized(p, size); }
+HAK_API size_t malloc_usable_size(void *p) { return hak_malloc_usable_size(p); }
 HAK_API void free_aligned_sized(void *p, size_t align, size_t size) {
   (void)align;
   hak_free_sized(p, size);

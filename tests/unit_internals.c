@@ -1,0 +1,241 @@
+/* Unit tests of hakmem's internals: size classes, SuperSlab and slot
+ * arithmetic, the registry, the shared pool's stages, remote-free collection
+ * and thread-exit adoption. Built against libhakmem_core.a with -Isrc (also
+ * with ASan/UBSan by the runner); exits non-zero on any failed check. */
+#include "hakmem.h"
+#include "heap.h"
+#include "registry.h"
+#include "shared_pool.h"
+#include "size_class.h"
+#include "stats.h"
+#include "superslab.h"
+
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static int g_fail, g_checks;
+#define CHECK(c, ...)                                                                              \
+  do {                                                                                             \
+    g_checks++;                                                                                    \
+    if (!(c)) {                                                                                    \
+      g_fail++;                                                                                    \
+      fprintf(stderr, "%s:%d: check failed: %s: ", __FILE__, __LINE__, #c);                       \
+      fprintf(stderr, __VA_ARGS__);                                                                \
+      fputc('\n', stderr);                                                                         \
+    }                                                                                              \
+  } while (0)
+
+static void test_size_classes(void) {
+  hak_free(hak_malloc(1)); /* make sure hakmem is initialised */
+  for (size_t n = 0; n <= g_large_max + 1; n += n < 70000 ? 1 : 509) {
+    int c = hak_size_to_class(n);
+    if (n > g_large_max) {
+      CHECK(c == -1, "size %zu above the large limit maps to class %d", n, c);
+      continue;
+    }
+    CHECK(c >= 0 && c < HAK_NCLASS, "size %zu: class %d", n, c);
+    if (c < 0) continue;
+    CHECK(g_class[c].size >= n, "size %zu in class %d of %u bytes", n, c, g_class[c].size);
+    CHECK(c == 0 || g_class[c - 1].size < n, "size %zu not in the smallest class (%d)", n, c);
+  }
+  CHECK(g_class[hak_size_to_class(1040)].tier == HAK_TIER_TINY, "1040 stays Tiny");
+  CHECK(g_class[hak_size_to_class(1041)].tier == HAK_TIER_MID, "1041 is MidPool");
+  CHECK(g_class[hak_size_to_class(65536)].tier == HAK_TIER_MID, "64 KiB is MidPool");
+  CHECK(g_class[hak_size_to_class(65537)].tier == HAK_TIER_LARGE, "64 KiB + 1 is LargePool");
+  CHECK(g_class[hak_size_to_class(40960)].size == 40960, "40 KiB is an exact class");
+  CHECK(g_class[hak_size_to_class(53248)].size == 53248, "52 KiB is an exact class");
+  for (size_t n = 8192; n <= 32768; n += 1) { /* waste in the 8-32 KiB band */
+    unsigned sz = g_class[hak_size_to_class(n)].size;
+    CHECK((sz - n) * 8 <= n, "size %zu wastes %u bytes in class %u", n, sz - (unsigned)n, sz);
+    if ((sz - n) * 8 > n) break;
+  }
+  for (int c = 0; c < HAK_NCLASS; c++) {
+    const hak_class_info_t *ci = &g_class[c];
+    size_t slab = (size_t)ci->slots * HAK_SLOT_SIZE;
+    CHECK(ci->slots >= 1 && ci->slots <= 31, "class %d: %u slots", c, ci->slots);
+    CHECK(ci->capacity >= 1 && (size_t)ci->capacity * ci->size <= slab, "class %d geometry", c);
+    CHECK(ci->size % 16 == 0, "class %d size %u not a multiple of 16", c, ci->size);
+    for (size_t off = 0; off < slab; off += 16) { /* the division-free block check is exact */
+      uint64_t q = (off * ci->div_magic) >> HAK_DIV_SHIFT;
+      if (q != off / ci->size) {
+        CHECK(0, "class %d: magic division wrong at offset %zu", c, off);
+        break;
+      }
+    }
+  }
+  for (size_t a = 32; a <= HAK_SLOT_SIZE; a <<= 1)
+    for (size_t n = 1; n < 300000; n = n * 3 + 1) {
+      int c = hak_class_for_aligned(n, a);
+      if (c < 0) continue;
+      CHECK(g_class[c].size >= n && g_class[c].size % a == 0, "aligned class for %zu/%zu", n, a);
+    }
+}
+
+static void test_superslab_arithmetic(void) {
+  size_t sizes[] = {16, 100, 1040, 1041, 5000, 40000, 65536, 70000, 500000, 1500000};
+  for (unsigned i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
+    char *p = hak_malloc(sizes[i]);
+    CHECK(p != NULL, "malloc(%zu)", sizes[i]);
+    hak_ss_t *ss = hak_ss_of(p);
+    CHECK(((uintptr_t)ss & HAK_SS_MASK) == 0, "SuperSlab aligned");
+    CHECK(ss->magic == HAK_SS_MAGIC && ss->kind == HAK_SS_SLABS, "header of %zu", sizes[i]);
+    unsigned slot = hak_slot_of(p);
+    CHECK(slot == (unsigned)(((uintptr_t)p - (uintptr_t)ss) >> HAK_SLOT_SHIFT), "slot index");
+    CHECK(slot >= 1, "no block in the header slot");
+    hak_slab_t *s = hak_slab_of(p);
+    CHECK(s->bsize == g_class[hak_size_to_class(sizes[i])].size, "bsize of %zu", sizes[i]);
+    CHECK(((uintptr_t)p - s->base) % s->bsize == 0, "block start");
+    CHECK(hak_is_block_start(s, (uintptr_t)p) && !hak_is_block_start(s, (uintptr_t)p + 8),
+          "block start check for %zu", sizes[i]);
+    CHECK(s->owner == t_heap, "owned by this thread's heap");
+    CHECK(hak_malloc_usable_size(p) == s->bsize, "usable size");
+    hak_free(p);
+  }
+  /* Big blocks carry the same header. */
+  char *b = hak_malloc(8u << 20);
+  CHECK(hak_ss_of(b)->magic == HAK_SS_MAGIC && hak_ss_of(b)->kind == HAK_SS_BIG, "big header");
+  hak_free(b);
+}
+
+static void test_registry(void) {
+  int local;
+  CHECK(!hak_registry_test((uintptr_t)&local), "stack is not registered");
+  CHECK(!hak_registry_test(0), "NULL is not registered");
+  CHECK(!hak_registry_test((uintptr_t)1 << 50), "addresses above 47 bits are not registered");
+  uintptr_t fake = (uintptr_t)0x7e0000000000ull;
+  CHECK(!hak_registry_test(fake), "fake region clear");
+  hak_registry_set(fake);
+  CHECK(hak_registry_test(fake) && hak_registry_test(fake + HAK_SS_SIZE - 1), "set covers 2 MiB");
+  CHECK(!hak_registry_test(fake + HAK_SS_SIZE) && !hak_registry_test(fake - 1), "neighbours clear");
+  hak_registry_clear(fake);
+  CHECK(!hak_registry_test(fake), "cleared");
+  void *p = hak_malloc(64);
+  CHECK(hak_registry_test((uintptr_t)p) && hak_owns(p), "block registered and owned");
+  CHECK(!hak_owns(&local), "stack not owned");
+  hak_free(p);
+}
+
+static void test_shared_pool_stages(void) {
+  hak_stats_t a, b;
+  hak_stats_get(&a);
+  /* Blocks of two classes share one SuperSlab (stage 2). */
+  void *x = hak_malloc(3000), *y = hak_malloc(5000);
+  hak_stats_get(&b);
+  hak_ss_t *ss = hak_ss_of(x);
+  int classes = 0;
+  for (unsigned i = 1; i < HAK_SLOTS; i++) {
+    hak_slab_t *sl = &ss->slab[i];
+    if (sl->head == sl && sl->state == HAK_SLOT_ACTIVE && sl->cls != ss->slab[hak_slot_of(x)].cls)
+      classes++;
+  }
+  CHECK(classes > 0, "slabs of several classes share a SuperSlab");
+  CHECK(b.sp_stage[1] > a.sp_stage[1], "stage 2 counted (%llu -> %llu)",
+        (unsigned long long)a.sp_stage[1], (unsigned long long)b.sp_stage[1]);
+  hak_free(x);
+  hak_free(y);
+  /* Fill more than a SuperSlab's worth of one class: stage 3 happens. */
+  enum { N = 40 };
+  void *big[N];
+  hak_stats_get(&a);
+  for (int i = 0; i < N; i++) big[i] = hak_malloc(65536); /* one slot each */
+  hak_stats_get(&b);
+  CHECK(b.sp_stage[2] > a.sp_stage[2], "stage 3 counted");
+  /* Give them all back; the slabs become EMPTY, then are reused (stage 1). */
+  for (int i = 0; i < N; i++) hak_free(big[i]);
+  hak_heap_flush(t_heap);
+  hak_stats_get(&a);
+  CHECK(a.sp_release > b.sp_release, "slabs released to the pool");
+  for (int i = 0; i < N; i++) big[i] = hak_malloc(65536);
+  hak_stats_get(&b);
+  CHECK(b.sp_stage[0] > a.sp_stage[0], "stage 1 (EMPTY reuse) counted");
+  for (int i = 0; i < N; i++) hak_free(big[i]);
+  /* malloc_trim gives every EMPTY slab back. */
+  hak_malloc_trim(0);
+  CHECK(hak_sp_empty_bytes() == 0, "trim leaves no EMPTY bytes (%zu)", hak_sp_empty_bytes());
+}
+
+enum { RN = 5000 };
+static void *g_blocks[RN];
+static void *remote_freer(void *arg) {
+  (void)arg;
+  for (int i = 0; i < RN; i++) hak_free(g_blocks[i]);
+  return NULL;
+}
+
+static void test_remote_free(void) {
+  for (int i = 0; i < RN; i++) {
+    g_blocks[i] = hak_malloc(48);
+    memset(g_blocks[i], 0xab, 48);
+  }
+  hak_slab_t *s = hak_slab_of(g_blocks[0])->head;
+  uint32_t used_before = s->used;
+  hak_stats_t a, b;
+  hak_stats_get(&a);
+  pthread_t t;
+  pthread_create(&t, NULL, remote_freer, NULL);
+  pthread_join(t, NULL);
+  CHECK(atomic_load(&t_heap->pending) != NULL, "slabs pending after remote frees");
+  CHECK(s->used == used_before, "remote frees wait for the owner");
+  /* Drain the SLL so the next malloc refills and collects. */
+  hak_heap_flush(t_heap);
+  hak_stats_get(&b);
+  CHECK(b.remote_frees >= a.remote_frees + RN, "all %d remote frees collected (%llu)", RN,
+        (unsigned long long)(b.remote_frees - a.remote_frees));
+  CHECK(atomic_load(&t_heap->pending) == NULL, "pending stack empty after collection");
+  void *p = hak_malloc(48);
+  CHECK(p != NULL, "malloc after collection");
+  hak_free(p);
+}
+
+static void *exiting_thread(void *arg) {
+  void **keep = arg;
+  for (int i = 0; i < 100; i++) hak_free(hak_malloc(100 + i));
+  *keep = hak_malloc(200); /* outlives the thread */
+  return NULL;
+}
+
+static size_t heap_count(void) {
+  size_t n = 0;
+  for (hak_heap_t *h = hak_heap_list(); h; h = h->all_next) n++;
+  return n;
+}
+
+static void test_thread_exit_adoption(void) {
+  hak_stats_t a, b;
+  void *kept[200];
+  pthread_t t;
+  pthread_create(&t, NULL, exiting_thread, &kept[0]);
+  pthread_join(t, NULL);
+  size_t heaps = heap_count();
+  hak_stats_get(&a);
+  for (int i = 1; i < 200; i++) {
+    pthread_create(&t, NULL, exiting_thread, &kept[i]);
+    pthread_join(t, NULL);
+  }
+  hak_stats_get(&b);
+  CHECK(heap_count() == heaps, "one-at-a-time threads reuse one heap (%zu -> %zu)", heaps,
+        heap_count());
+  CHECK(hak_cnt_get(&g_stats.heaps_adopted) >= 199, "heaps adopted");
+  for (int i = 0; i < 200; i++) {
+    CHECK(hak_owns(kept[i]), "block of an exited thread still live");
+    memset(kept[i], 1, 200);
+    hak_free(kept[i]); /* freed by another thread: remote free to an abandoned heap */
+  }
+  hak_malloc_trim(0);
+  hak_stats_get(&b);
+  CHECK(b.committed_bytes < (8u << 20), "memory returned after thread churn (%llu KiB)",
+        (unsigned long long)(b.committed_bytes >> 10));
+}
+
+int main(void) {
+  test_size_classes();
+  test_superslab_arithmetic();
+  test_registry();
+  test_shared_pool_stages();
+  test_remote_free();
+  test_thread_exit_adoption();
+  printf("unit_internals: %d checks, %d failed\n", g_checks, g_fail);
+  return g_fail ? 1 : 0;
+}
