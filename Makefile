@@ -52,15 +52,16 @@ $(BUILD)/obj/alloc_override.o: src/alloc.c $(HDRS) Makefile
 	@$(CC) $(CFLAGS_ALL) -DHAK_OVERRIDE -c $< -o $@
 
 $(BUILD)/libhakmem.so: $(LIB_OBJ)
-	$(CC) -shared -pthread -Wl,-z,nodelete -Wl,-soname,libhakmem.so -o $@ $^ $(LDFLAGS)
+	@echo "  LD    $@"
+	@$(CC) -shared -pthread -Wl,-z,nodelete -Wl,-soname,libhakmem.so -o $@ $^ $(LDFLAGS)
 
 $(BUILD)/libhakmem.a: $(LIB_OBJ)
-	@rm -f $@
-	ar rcs $@ $^
+	@echo "  AR    $@"
+	@rm -f $@ && ar rcs $@ $^
 
 $(BUILD)/libhakmem_core.a: $(CORE_OBJ)
-	@rm -f $@
-	ar rcs $@ $^
+	@echo "  AR    $@"
+	@rm -f $@ && ar rcs $@ $^
 
 $(BUILD)/hakmem.pc: Makefile
 	@mkdir -p $(BUILD)

@@ -70,14 +70,15 @@ static ptr_info_t classify(const void *p) {
   hak_ss_t *ss = hak_ss_of(p);
   if (ss->magic != HAK_SS_MAGIC) return r;
   if (ss->kind == HAK_SS_BIG) {
-    if (p == hak_big_user(ss)) {
+    if (!ss->big_live) {
+      r.why = p == hak_big_user(ss) ? "double free of a big block"
+                                    : "not allocated by hakmem (inside a freed big mapping)";
+    } else if (p == hak_big_user(ss)) {
       r.kind = PTR_BIG;
       r.big = ss;
     } else if (a > (uintptr_t)hak_big_user(ss) && a < (uintptr_t)ss + ss->map_size) {
       r.why = "interior pointer into a big block";
       r.block = hak_big_user(ss);
-    } else if (a >= (uintptr_t)ss + ss->map_size || ss->map_size == 0) {
-      r.why = "not allocated by hakmem (inside a freed big mapping)";
     } else {
       r.why = "not allocated by hakmem (points into a hakmem header)";
     }
@@ -174,7 +175,7 @@ HAK_API int hak_owns(const void *p) {
   if (!hak_registry_test(a)) return hak_big_find(p) != NULL;
   hak_ss_t *ss = hak_ss_of(p);
   if (ss->magic != HAK_SS_MAGIC) return 0;
-  if (ss->kind == HAK_SS_BIG) return hak_big_find(p) != NULL;
+  if (ss->kind == HAK_SS_BIG) return ss->big_live && hak_big_find(p) != NULL;
   hak_slab_t *s = &ss->slab[hak_slot_of(p)];
   if (hak_slot_of(p) == 0 || !s->owner || s->head->state != HAK_SLOT_ACTIVE) return 0;
   return a < (uintptr_t)s->head->carve;

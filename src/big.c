@@ -2,6 +2,7 @@
  * single short lock over the live list and the cache is cheap by comparison. */
 #include "big.h"
 #include "config.h"
+#include "errors.h"
 #include "os.h"
 #include "registry.h"
 #include "stats.h"
@@ -128,6 +129,7 @@ void *hak_big_alloc(size_t size, size_t align, bool *zero) {
     hak_registry_set((uintptr_t)h);
   }
   hak_lock(&g_big_lock);
+  h->big_live = 1;
   live_add(h);
   hak_unlock(&g_big_lock);
   hak_cnt_add(&g_stats.big_allocs, 1);
@@ -138,6 +140,12 @@ void hak_big_free(hak_ss_t *h) {
   uint64_t now = now_ms();
   hak_cnt_add(&g_stats.big_frees, 1);
   hak_lock(&g_big_lock);
+  if (!h->big_live) { /* lost a race with another free of the same block */
+    hak_unlock(&g_big_lock);
+    hak_report_invalid("free", hak_big_user(h), "double free of a big block", NULL);
+    return;
+  }
+  h->big_live = 0;
   live_remove(h);
   hak_ss_t *victims = NULL;
   if (h->map_size <= g_cfg.bigcache_bytes / 2 && ((uintptr_t)h & HAK_SS_MASK) == 0) {

@@ -66,6 +66,11 @@ static void slab_after_return(hak_heap_t *h, hak_slab_t *s) {
 
 static void slab_return_block(hak_heap_t *h, void *b) {
   hak_slab_t *s = hak_slab_of(b)->head;
+  if (HAK_UNLIKELY(s->used == 0 || s->owner != h)) {
+    /* The same block sat twice in the SLL: leak it rather than corrupt. */
+    hak_report_corruption(b, "double free: a block was freed twice by its owning thread");
+    return;
+  }
   hak_sll_set_next(b, s->free);
   s->free = b;
   s->nfree++;

@@ -51,7 +51,7 @@ typedef struct hak_ss {
   uint32_t kind;
   _Atomic uint32_t unused_mask; /* slot i UNUSED: free to carve */
   _Atomic uint32_t dirty_mask;  /* UNUSED slots whose memory is not known to be zero */
-  uint32_t pad_;
+  uint32_t big_live;            /* Big: 1 while handed out, 0 while in BigCache */
   struct hak_ss *next, *prev; /* shared pool list (under its lock) */
   /* Big mappings */
   size_t map_size;  /* bytes mapped, from the header */
