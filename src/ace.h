@@ -8,6 +8,8 @@
 #include "common.h"
 #include "size_class.h"
 
+#pragma GCC visibility push(hidden) /* internal: no GOT indirection */
+
 typedef struct hak_policy { /* FrozenPolicy: never modified once published */
   uint64_t version;
   uint32_t cap[HAK_NCLASS];
@@ -27,5 +29,7 @@ void hak_ace_init(void);
 struct hak_heap;
 /* A heap hands in its window of slow-path events. */
 void hak_ace_report(struct hak_heap *h);
+
+#pragma GCC visibility pop
 
 #endif

@@ -30,7 +30,7 @@ static HAK_COLD void *big_malloc(size_t n, size_t align, bool *zero) {
 }
 
 HAK_API void *hak_malloc(size_t n) {
-  if (HAK_LIKELY(n <= HAK_TINY_MAX)) return hak_heap_alloc(g_cls_tiny[(n + 15) >> 4], n);
+  if (HAK_LIKELY(n <= HAK_TINY_MAX)) return hak_heap_alloc_at(g_sll_tiny[(n + 15) >> 4], n);
   int c = hak_class_above_tiny(n);
   if (HAK_LIKELY(c >= 0)) return hak_heap_alloc((unsigned)c, n);
   bool zero;

@@ -8,6 +8,8 @@
 #include "common.h"
 #include "superslab.h"
 
+#pragma GCC visibility push(hidden) /* internal: no GOT indirection */
+
 void *hak_big_alloc(size_t size, size_t align, bool *zero);
 void hak_big_free(hak_ss_t *hdr);
 /* Resizes in place or by moving pages (no copy); NULL if it cannot. */
@@ -22,5 +24,7 @@ void hak_big_unlock(void);
 void hak_big_reset_lock(void);
 
 HAK_INLINE void *hak_big_user(const hak_ss_t *hdr) { return (char *)hdr + hdr->user_off; }
+
+#pragma GCC visibility pop
 
 #endif

@@ -7,6 +7,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#pragma GCC visibility push(hidden) /* internal: no GOT indirection */
+
 #define HAK_SS_SHIFT 21 /* SuperSlab: 2 MiB, aligned to 2 MiB */
 #define HAK_SS_SIZE ((size_t)1 << HAK_SS_SHIFT)
 #define HAK_SS_MASK (HAK_SS_SIZE - 1)
@@ -65,5 +67,7 @@ HAK_INLINE void hak_lock(hak_lock_t *l) {
 }
 HAK_INLINE void hak_unlock(hak_lock_t *l) { atomic_flag_clear_explicit(&l->f, memory_order_release); }
 HAK_INLINE void hak_lock_reset(hak_lock_t *l) { atomic_flag_clear_explicit(&l->f, memory_order_relaxed); }
+
+#pragma GCC visibility pop
 
 #endif

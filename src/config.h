@@ -4,6 +4,8 @@
 #define HAK_CONFIG_H
 #include "common.h"
 
+#pragma GCC visibility push(hidden) /* internal: no GOT indirection */
+
 typedef struct hak_config {
   int stats;              /* HAKMEM_STATS: print the report at exit */
   int on_error_warn;      /* HAKMEM_ON_ERROR=warn: report bad frees and continue */
@@ -26,5 +28,7 @@ typedef struct hak_config {
 
 extern hak_config_t g_cfg;
 void hak_config_init(void);
+
+#pragma GCC visibility pop
 
 #endif

@@ -11,6 +11,10 @@ void hak_crash_handler_install(void);
 /* Formats into buf without allocating; returns length. */
 size_t hak_fmt(char *buf, size_t cap, const char *fmt, ...);
 #include <stdarg.h>
+
+#pragma GCC visibility push(hidden) /* internal: no GOT indirection */
 size_t hak_vfmt(char *buf, size_t cap, const char *fmt, va_list ap);
+
+#pragma GCC visibility pop
 
 #endif

@@ -27,6 +27,7 @@ static hak_heap_t *g_heaps_abandoned;
 static void heap_apply_policy(hak_heap_t *h) {
   const hak_policy_t *pol = hak_policy();
   for (unsigned c = 0; c < HAK_NCLASS; c++) {
+    h->sll[c].room += (int32_t)pol->cap[c] - (int32_t)h->sll[c].cap;
     h->sll[c].cap = pol->cap[c];
     h->batch[c] = pol->batch[c];
   }
@@ -120,7 +121,7 @@ static void collect_pending(hak_heap_t *h) {
         s->nfree += n;
         s->used -= n;
         h->n_remote_collected += n;
-        h->n_free[s->cls] += n;
+        h->n_remote_in[s->cls] += n;
         slab_after_return(h, s);
       }
     }
@@ -180,7 +181,8 @@ static uint32_t refill_sll(hak_heap_t *h, unsigned cls, uint32_t want) {
     }
     if (!s->free && s->carve >= end) h->cur[cls] = NULL; /* full: returns via partial */
   }
-  l->count += got;
+  l->room -= (int32_t)got;
+  h->n_refilled[cls] += got;
   return got;
 }
 
@@ -201,8 +203,8 @@ static void *take_larger(hak_heap_t *h, unsigned cls) {
     void *b = l->head;
     if (b) {
       l->head = hak_sll_next(b);
-      l->count--;
-      h->n_alloc[c]++;
+      l->room++;
+      l->n_alloc++;
       return b;
     }
   }
@@ -230,8 +232,8 @@ void *hak_heap_refill_alloc(hak_heap_t *h, unsigned cls, size_t size) {
   }
   void *b = l->head;
   l->head = hak_sll_next(b);
-  l->count--;
-  h->n_alloc[cls]++;
+  l->room++;
+  l->n_alloc++;
   return b;
 }
 
@@ -239,11 +241,14 @@ void *hak_heap_refill_alloc(hak_heap_t *h, unsigned cls, size_t size) {
 static void drain_to(hak_heap_t *h, unsigned cls, uint32_t keep) {
   hak_sll_t *l = &h->sll[cls];
   void *b = l->head;
-  while (l->count > keep) {
+  uint32_t n = hak_sll_count(l);
+  if (n <= keep) return;
+  h->n_drained[cls] += n - keep;
+  l->room += (int32_t)(n - keep);
+  while (n-- > keep) {
     void *next = hak_sll_next(b);
     slab_return_block(h, b);
     b = next;
-    l->count--;
   }
   l->head = b;
 }
@@ -279,7 +284,8 @@ void *hak_heap_alloc_zero_aware(hak_heap_t *h, unsigned cls, bool *zero) {
   void *b = s->carve;
   s->carve += s->bsize;
   s->used++;
-  h->n_alloc[cls]++;
+  h->sll[cls].n_alloc++;
+  h->sll[cls].n_direct++;
   *zero = s->fresh;
   return b;
 }

@@ -11,16 +11,27 @@
 #include "size_class.h"
 #include "superslab.h"
 
-typedef struct hak_sll {
+#pragma GCC visibility push(hidden) /* internal: no GOT indirection */
+
+typedef struct hak_sll { /* 32 bytes: the whole fast-path state of a class */
   void *head;
-  uint32_t count;
-  uint32_t cap; /* fast_cap for this class; 0 in the empty heap */
+  int32_t room;      /* cap minus the blocks on the list: free drains below 0 */
+  uint32_t cap;      /* fast_cap for this class; 0 in the empty heap */
+  uint64_t n_alloc;  /* allocations (the only fast-path counter) */
+  uint64_t n_direct; /* allocations that bypassed the list */
 } hak_sll_t;
+#define HAK_SLL_SHIFT 5
+_Static_assert(sizeof(hak_sll_t) == 1u << HAK_SLL_SHIFT, "SLL entry size");
+
+HAK_INLINE uint32_t hak_sll_count(const hak_sll_t *l) { return (uint32_t)((int32_t)l->cap - l->room); }
 
 typedef struct hak_heap {
   hak_sll_t sll[HAK_NCLASS];
-  uint64_t n_alloc[HAK_NCLASS]; /* counted here, summed by the stats report */
-  uint64_t n_free[HAK_NCLASS];
+  /* Counters, summed by the stats report. Only sll[].n_alloc is counted on
+   * a fast path; local frees follow from the SLL's balance (see stats.c). */
+  uint64_t n_refilled[HAK_NCLASS]; /* blocks moved slab -> SLL */
+  uint64_t n_drained[HAK_NCLASS];  /* blocks moved SLL -> slab */
+  uint64_t n_remote_in[HAK_NCLASS]; /* frees by other threads, collected */
   hak_slab_t *cur[HAK_NCLASS];     /* slab the SLL refills from */
   hak_slab_t *partial[HAK_NCLASS]; /* other owned slabs with free blocks */
   uint16_t batch[HAK_NCLASS];      /* blocks per refill */
@@ -74,15 +85,21 @@ HAK_INLINE void *hak_sll_next(void *b) { return *(void **)b; }
 HAK_INLINE void hak_sll_set_next(void *b, void *next) { *(void **)b = next; }
 #endif
 
-HAK_INLINE void *hak_heap_alloc(unsigned cls, size_t size) {
+/* off: the class's SLL offset in the heap (cls << HAK_SLL_SHIFT), which the
+ * Tiny table holds ready so the fast path saves a shift. */
+HAK_INLINE void *hak_heap_alloc_at(size_t off, size_t size) {
   hak_heap_t *h = t_heap;
-  hak_sll_t *l = &h->sll[cls];
+  hak_sll_t *l = (hak_sll_t *)((char *)h + off);
   void *b = l->head;
-  if (HAK_UNLIKELY(!b)) return hak_heap_refill_alloc(h, cls, size);
+  if (HAK_UNLIKELY(!b)) return hak_heap_refill_alloc(h, (unsigned)(off >> HAK_SLL_SHIFT), size);
   l->head = hak_sll_next(b);
-  l->count--;
-  h->n_alloc[cls]++;
+  l->room++;
+  l->n_alloc++;
   return b;
+}
+
+HAK_INLINE void *hak_heap_alloc(unsigned cls, size_t size) {
+  return hak_heap_alloc_at((size_t)cls << HAK_SLL_SHIFT, size);
 }
 
 /* Free of a block in a slab; returns false when the fast path does not apply
@@ -93,14 +110,14 @@ HAK_INLINE bool hak_heap_free_fast(void *p) {
   hak_slab_t *s = hak_slab_of(p);
   if (HAK_UNLIKELY(s->owner != h)) return false;
   if (HAK_UNLIKELY(!hak_is_block_start(s, a) || a >= (uintptr_t)s->head->carve)) return false;
-  unsigned cls = s->cls;
-  hak_sll_t *l = &h->sll[cls];
+  hak_sll_t *l = (hak_sll_t *)((char *)h + s->sll_off);
   if (HAK_UNLIKELY(p == l->head)) return false; /* double free, reported by the slow path */
   hak_sll_set_next(p, l->head);
   l->head = p;
-  h->n_free[cls]++;
-  if (HAK_UNLIKELY(++l->count > l->cap)) hak_heap_drain(h, cls);
+  if (HAK_UNLIKELY(--l->room < 0)) hak_heap_drain(h, s->cls);
   return true;
 }
+
+#pragma GCC visibility pop
 
 #endif

@@ -3,6 +3,8 @@
 #define HAK_INIT_H
 #include "common.h"
 
+#pragma GCC visibility push(hidden) /* internal: no GOT indirection */
+
 extern _Atomic int g_hak_ready; /* 2 once hakmem can serve */
 bool hak_init_slow(void);
 HAK_INLINE bool hak_init(void) {
@@ -10,5 +12,7 @@ HAK_INLINE bool hak_init(void) {
 }
 struct hak_heap;
 void hak_thread_register_exit(struct hak_heap *h);
+
+#pragma GCC visibility pop
 
 #endif

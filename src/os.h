@@ -4,6 +4,8 @@
 #define HAK_OS_H
 #include "common.h"
 
+#pragma GCC visibility push(hidden) /* internal: no GOT indirection */
+
 void *hak_os_map(size_t size);                        /* NULL on failure */
 void *hak_os_map_aligned(size_t size, size_t align); /* align: power of two >= page */
 void hak_os_unmap(void *p, size_t size);
@@ -14,5 +16,7 @@ void hak_os_hugepage(void *p, size_t size);
 
 /* Committed-memory bookkeeping (bytes the program may have touched). */
 void hak_os_commit_add(int64_t delta);
+
+#pragma GCC visibility pop
 
 #endif

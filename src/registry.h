@@ -6,6 +6,8 @@
 #define HAK_REGISTRY_H
 #include "common.h"
 
+#pragma GCC visibility push(hidden) /* internal: no GOT indirection */
+
 extern _Atomic(uint64_t) *g_registry; /* 2^26 bits in a MAP_NORESERVE mapping */
 
 bool hak_registry_init(void);
@@ -13,9 +15,11 @@ void hak_registry_set(uintptr_t region);
 void hak_registry_clear(uintptr_t region);
 
 HAK_INLINE bool hak_registry_test(uintptr_t a) {
-  uintptr_t i = a >> HAK_SS_SHIFT;
-  if (HAK_UNLIKELY(i >> (HAK_ADDR_BITS - HAK_SS_SHIFT))) return false;
-  return (atomic_load_explicit(&g_registry[i >> 6], memory_order_relaxed) >> (i & 63)) & 1;
+  uintptr_t w = a >> (HAK_SS_SHIFT + 6);
+  if (HAK_UNLIKELY(w >= ((uintptr_t)1 << (HAK_ADDR_BITS - HAK_SS_SHIFT - 6)))) return false;
+  return (atomic_load_explicit(&g_registry[w], memory_order_relaxed) >> ((a >> HAK_SS_SHIFT) & 63)) & 1;
 }
+
+#pragma GCC visibility pop
 
 #endif

@@ -7,6 +7,8 @@
 #include "common.h"
 #include "superslab.h"
 
+#pragma GCC visibility push(hidden) /* internal: no GOT indirection */
+
 struct hak_heap;
 
 /* A slab of class cls owned by h, or NULL when the OS refuses memory.
@@ -24,5 +26,7 @@ void hak_sp_unlock_all(void);
 void hak_sp_reset_locks(void);
 /* Calls fn for every SuperSlab (under the pool lock). */
 void hak_sp_foreach(void (*fn)(hak_ss_t *, void *), void *arg);
+
+#pragma GCC visibility pop
 
 #endif

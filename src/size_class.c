@@ -9,6 +9,7 @@
 
 hak_class_info_t g_class[HAK_NCLASS];
 uint8_t g_cls_tiny[(HAK_TINY_MAX >> 4) + 1];
+uint16_t g_sll_tiny[(HAK_TINY_MAX >> 4) + 1];
 uint8_t g_cls_mid[(HAK_MID_MAX >> 7) + 1];
 uint8_t g_cls_large[(HAK_LARGE_LIMIT >> 14) + 1];
 size_t g_large_max = HAK_LARGE_LIMIT;
@@ -52,12 +53,13 @@ void hak_size_class_init(void) {
     ci->tier = c < HAK_MID_FIRST ? HAK_TIER_TINY : c < HAK_LARGE_FIRST ? HAK_TIER_MID : HAK_TIER_LARGE;
     ci->slots = (uint8_t)(ci->tier == HAK_TIER_TINY ? 1 : pick_slots(sz, ci->tier == HAK_TIER_MID ? 8 : 31));
     ci->capacity = (uint16_t)(((size_t)ci->slots * HAK_SLOT_SIZE) / sz);
-    ci->div_magic = ((uint64_t)1 << HAK_DIV_SHIFT) / sz + 1;
+    ci->div_test = UINT64_MAX / sz + 1;
   }
   int c = 0;
   for (size_t i = 0; i <= (HAK_TINY_MAX >> 4); i++) {
     while (class_sizes[c] < (i << 4)) c++;
     g_cls_tiny[i] = (uint8_t)c;
+    g_sll_tiny[i] = (uint16_t)(c << 5); /* HAK_SLL_SHIFT (heap.h) */
   }
   c = HAK_MID_FIRST;
   for (size_t i = 0; i <= (HAK_MID_MAX >> 7); i++) {

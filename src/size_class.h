@@ -6,6 +6,8 @@
 #define HAK_SIZE_CLASS_H
 #include "common.h"
 
+#pragma GCC visibility push(hidden) /* internal: no GOT indirection */
+
 #define HAK_TINY_MAX 1040u
 #define HAK_MID_MAX 65536u
 #define HAK_LARGE_LIMIT (31u * 65536u) /* the largest block a SuperSlab can hold */
@@ -21,18 +23,17 @@ typedef struct hak_class_info {
   uint8_t slots;      /* 64 KiB slots per slab */
   uint8_t tier;
   uint16_t capacity;  /* blocks per slab */
-  uint64_t div_magic; /* (off * div_magic) >> 42 == off / size for off < 2 MiB */
+  uint64_t div_test;  /* ceil(2^64 / size): see hak_is_block_start */
 } hak_class_info_t;
 
 extern hak_class_info_t g_class[HAK_NCLASS];
 extern uint8_t g_cls_tiny[(HAK_TINY_MAX >> 4) + 1];
+extern uint16_t g_sll_tiny[(HAK_TINY_MAX >> 4) + 1]; /* the same, as heap SLL offsets */
 extern uint8_t g_cls_mid[(HAK_MID_MAX >> 7) + 1];
 extern uint8_t g_cls_large[(HAK_LARGE_LIMIT >> 14) + 1];
 extern size_t g_large_max; /* min(big threshold, HAK_LARGE_LIMIT) */
 
 void hak_size_class_init(void);
-
-#define HAK_DIV_SHIFT 42
 
 /* Class for a size above Tiny; -1 means Big. */
 HAK_INLINE int hak_class_above_tiny(size_t n) {
@@ -50,5 +51,7 @@ HAK_INLINE int hak_size_to_class(size_t n) {
  * slab bases are 64 KiB aligned, so a block size that is a multiple of align
  * suffices. -1 means none (go Big). */
 int hak_class_for_aligned(size_t n, size_t align);
+
+#pragma GCC visibility pop
 
 #endif

@@ -26,11 +26,16 @@ static void sum_heaps(heap_sums_t *s) {
   memset(s, 0, sizeof *s);
   for (hak_heap_t *h = hak_heap_list(); h; h = h->all_next) {
     for (unsigned c = 0; c < HAK_NCLASS; c++) {
-      s->alloc[c] += h->n_alloc[c];
-      s->free[c] += h->n_free[c];
+      /* The SLL's balance: count = refilled - popped + pushed - drained,
+       * and popped = allocs - direct, so the local frees (pushes) follow. */
+      uint64_t count = h == &g_empty_heap ? 0 : hak_sll_count(&h->sll[c]);
+      const hak_sll_t *l = &h->sll[c];
+      uint64_t pushed = count + h->n_drained[c] + (l->n_alloc - l->n_direct) - h->n_refilled[c];
+      s->alloc[c] += l->n_alloc;
+      s->free[c] += pushed + h->n_remote_in[c];
       s->refill[c] += h->n_refill[c];
       s->drain[c] += h->n_drain[c];
-      s->cached[c] += h->sll[c].count;
+      s->cached[c] += count;
     }
     s->remote_free += h->n_remote_free;
     s->remote_collected += h->n_remote_collected;

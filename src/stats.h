@@ -5,6 +5,8 @@
 #include "common.h"
 #include "hakmem.h"
 
+#pragma GCC visibility push(hidden) /* internal: no GOT indirection */
+
 typedef struct hak_global_stats {
   hak_counter_t mmap_calls, munmap_calls, madvise_calls, mremap_calls;
   hak_counter_t mmap_bytes, munmap_bytes, madvise_bytes;
@@ -20,5 +22,7 @@ typedef struct hak_global_stats {
 extern hak_global_stats_t g_stats;
 
 void hak_stats_report_exit(void); /* HAKMEM_STATS=1 report, async-signal-safe-ish, no malloc */
+
+#pragma GCC visibility pop
 
 #endif

@@ -35,7 +35,8 @@ void hak_ss_slab_setup(hak_ss_t *ss, unsigned first, unsigned cls, hak_heap_t *h
     hak_slab_t *s = &ss->slab[first + i];
     s->head = head;
     s->base = base;
-    s->div_magic = ci->div_magic;
+    s->div_test = ci->div_test;
+    s->sll_off = (uint16_t)(offsetof(hak_heap_t, sll) + cls * sizeof(hak_sll_t));
     s->bsize = ci->size;
     s->capacity = ci->capacity;
     s->cls = (uint8_t)cls;

@@ -7,6 +7,8 @@
 #define HAK_SUPERSLAB_H
 #include "common.h"
 
+#pragma GCC visibility push(hidden) /* internal: no GOT indirection */
+
 struct hak_heap;
 
 enum { HAK_SLOT_UNUSED = 0, HAK_SLOT_ACTIVE = 1, HAK_SLOT_EMPTY = 2 };
@@ -15,7 +17,7 @@ enum { HAK_SS_SLABS = 1, HAK_SS_BIG = 2 };
 #define HAK_SS_ALL_SLOTS 0xfffffffeu      /* slots 1..31 */
 
 /* Per-slot metadata. Every slot of a multi-slot slab carries the fields the
- * free fast path reads (owner, base, bsize, div_magic, cls, head), so a block
+ * free fast path reads (owner, base, div_test, sll_off, cls, head), so a block
  * that starts in a later slot is freed as fast as one in the first. The
  * mutable slab state lives in the head slot's entry. 128 bytes: the owner's
  * fields on the first cache line, the remote-free list on the second. */
@@ -23,20 +25,22 @@ typedef struct hak_slab {
   struct hak_heap *owner; /* NULL unless ACTIVE */
   struct hak_slab *head;  /* the slab's first slot (itself for the head) */
   uintptr_t base;         /* first block */
-  uint64_t div_magic;
+  uint64_t div_test;      /* off % bsize == 0  <=>  off * div_test < div_test */
   uint32_t bsize;
   uint16_t capacity;
   uint8_t cls;
-  uint8_t nslots;  /* slots in this slab (head only) */
-  void *free;      /* head only: blocks returned to the slab */
-  char *carve;     /* head only: next never-handed-out block */
-  uint32_t used;   /* head only: blocks out of the slab (user, TLS SLL, remote) */
-  uint32_t nfree;  /* head only: blocks on free */
+  uint8_t nslots;   /* slots in this slab (head only) */
+  void *free;       /* head only: blocks returned to the slab */
+  char *carve;      /* head only: next never-handed-out block */
+  uint32_t used;    /* head only: blocks out of the slab (user, TLS SLL, remote) */
+  uint16_t sll_off; /* byte offset of the class's TLS SLL in a heap */
+  uint16_t pad0_;
   /* second cache line: slab state, and what other threads write */
   uint8_t state;   /* head only: HAK_SLOT_* */
   uint8_t in_partial;
   uint8_t fresh;   /* memory past carve is known to be zero */
-  uint8_t pad_[5];
+  uint8_t pad_;
+  uint32_t nfree;  /* head only: blocks on free */
   _Atomic(void *) remote;                /* MPSC list of blocks freed by other threads */
   struct hak_slab *_Atomic pending_next; /* link on the owner heap's pending stack */
   struct hak_slab *next, *prev;          /* owner heap's partial list */
@@ -91,10 +95,10 @@ HAK_INLINE uint32_t hak_slots_mask(unsigned first, unsigned n) {
   return (uint32_t)((((uint64_t)1 << n) - 1) << first);
 }
 
-/* Index of a block in its slab, or -1 if p is not a block start. */
+/* Whether a is the start of a block: a divisibility test by one multiply
+ * (n % d == 0 iff n * ceil(2^64 / d) mod 2^64 < ceil(2^64 / d), for n < 2^32). */
 HAK_INLINE bool hak_is_block_start(const hak_slab_t *s, uintptr_t a) {
-  uintptr_t off = a - s->base;
-  return ((off * s->div_magic) >> 42) * s->bsize == off;
+  return (uint64_t)(a - s->base) * s->div_test < s->div_test;
 }
 
 hak_ss_t *hak_ss_new(void); /* maps, initialises and registers a SuperSlab */
@@ -105,5 +109,7 @@ void hak_ss_retire(hak_ss_t *ss);
 void hak_ss_slab_setup(hak_ss_t *ss, unsigned first, unsigned cls, struct hak_heap *h, bool fresh);
 /* Points every slot of a slab at owner h (NULL when it leaves a heap). */
 void hak_ss_slab_set_owner(hak_slab_t *head, struct hak_heap *h);
+
+#pragma GCC visibility pop
 
 #endif

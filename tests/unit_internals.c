@@ -57,10 +57,10 @@ static void test_size_classes(void) {
     CHECK(ci->slots >= 1 && ci->slots <= 31, "class %d: %u slots", c, ci->slots);
     CHECK(ci->capacity >= 1 && (size_t)ci->capacity * ci->size <= slab, "class %d geometry", c);
     CHECK(ci->size % 16 == 0, "class %d size %u not a multiple of 16", c, ci->size);
-    for (size_t off = 0; off < slab; off += 16) { /* the division-free block check is exact */
-      uint64_t q = (off * ci->div_magic) >> HAK_DIV_SHIFT;
-      if (q != off / ci->size) {
-        CHECK(0, "class %d: magic division wrong at offset %zu", c, off);
+    for (size_t off = 0; off < slab; off += 16) { /* the one-multiply block-start test is exact */
+      bool start = (uint64_t)off * ci->div_test < ci->div_test;
+      if (start != (off % ci->size == 0)) {
+        CHECK(0, "class %d: block-start test wrong at offset %zu", c, off);
         break;
       }
     }
