@@ -56,6 +56,7 @@ static void partial_remove(hak_heap_t *h, hak_slab_t *s) {
 /* After blocks came back to slab s: give it back to the pool when it holds no
  * block any more, or make it findable when it just got its first free one. */
 static void slab_after_return(hak_heap_t *h, hak_slab_t *s) {
+  HAK_ASSERT(s->owner == h && s->head == s && s->used + s->nfree <= s->capacity);
   if (s == h->cur[s->cls]) return;
   if (s->used == 0) {
     if (s->in_partial) partial_remove(h, s);
@@ -156,6 +157,9 @@ static uint32_t refill_sll(hak_heap_t *h, unsigned cls, uint32_t want) {
       if (!s) break;
       h->cur[cls] = s;
     }
+    HAK_ASSERT(s->owner == h && s->head == s && s->cls == cls && s->state == HAK_SLOT_ACTIVE);
+    HAK_TRACE("hakmem: refill class %u from slab %p (used %u, free %u)", cls, (void *)s,
+              (uint64_t)s->used, (uint64_t)s->nfree);
     while (got < want && s->free) {
       void *b = s->free;
       s->free = hak_sll_next(b);

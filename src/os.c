@@ -55,6 +55,12 @@ void hak_os_hugepage(void *p, size_t size) {
 #endif
 }
 
+void hak_os_protect_none(void *p, size_t size) {
+  int saved = errno;
+  mprotect(p, size, PROT_NONE);
+  errno = saved;
+}
+
 bool hak_os_remap_inplace(void *p, size_t old_size, size_t new_size) {
   int saved = errno;
   void *q = mremap(p, old_size, new_size, 0);

@@ -13,6 +13,7 @@ void hak_os_decommit(void *p, size_t size); /* contents become zero (or undefine
 void *hak_os_remap_aligned(void *p, size_t old_size, size_t new_size, size_t align);
 bool hak_os_remap_inplace(void *p, size_t old_size, size_t new_size);
 void hak_os_hugepage(void *p, size_t size);
+void hak_os_protect_none(void *p, size_t size); /* guard pages (hardened build) */
 
 /* Committed-memory bookkeeping (bytes the program may have touched). */
 void hak_os_commit_add(int64_t delta);

@@ -180,11 +180,15 @@ hak_slab_t *hak_sp_acquire(hak_heap_t *h, unsigned cls) {
   g_sp_hint = ss;
   hak_unlock(&g_sp_lock);
   hak_cnt_add(&g_stats.sp_stage[2], 1);
+  HAK_TRACE("hakmem: new SuperSlab %p for class %u", (void *)ss, (uint64_t)cls);
   hak_ss_slab_setup(ss, (unsigned)first, cls, h, fresh);
   return &ss->slab[first];
 }
 
 void hak_sp_release(hak_slab_t *head) {
+  HAK_ASSERT(head->used == 0 && head->head == head && !head->in_partial &&
+             atomic_load_explicit(&head->remote, memory_order_relaxed) == NULL);
+  HAK_TRACE("hakmem: slab %p of class %u back to the shared pool", (void *)head, (uint64_t)head->cls);
   hak_ss_slab_set_owner(head, NULL);
   head->state = HAK_SLOT_EMPTY;
   head->free = NULL;

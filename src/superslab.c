@@ -16,6 +16,11 @@ hak_ss_t *hak_ss_new(void) {
   for (unsigned i = 0; i < HAK_SLOTS; i++) ss->slab[i].head = &ss->slab[i];
   hak_os_commit_add((int64_t)hak_align_up(sizeof(hak_ss_t), HAK_PAGE));
   atomic_fetch_add_explicit(&g_stats.superslabs, 1, memory_order_relaxed);
+#ifdef HAKMEM_HARDENED
+  /* Guard: the rest of slot 0 catches underflows out of slot 1. */
+  size_t hdr = hak_align_up(sizeof(hak_ss_t), HAK_PAGE);
+  hak_os_protect_none((char *)ss + hdr, HAK_SLOT_SIZE - hdr);
+#endif
   hak_registry_set((uintptr_t)ss);
   return ss;
 }
