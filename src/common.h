@@ -38,7 +38,8 @@
 #endif
 
 void hak_assert_fail(const char *cond, const char *file, int line) __attribute__((noreturn));
-void hak_trace(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* hak_fmt syntax: %s %p, and %u/%d for 64-bit integers. */
+void hak_trace(const char *fmt, ...);
 
 /* Relaxed counters that other threads may read without a data race. On x86
  * these compile to a plain load and store. */
