@@ -85,27 +85,38 @@ HAK_API void hak_stats_get(hak_stats_t *out) {
 
 /* --- the report ------------------------------------------------------------ */
 
+/* The report is built in a static buffer (no malloc at exit) and written
+ * with one write(2), or to a FILE for hak_stats_print. */
 typedef struct {
   int fd; /* write(2) target, or -1 for the FILE */
   FILE *f;
+  size_t len;
 } sink_t;
 
+static char g_report[24576];
+static hak_lock_t g_report_lock = HAK_LOCK_INIT;
+
 static void out(sink_t *k, const char *fmt, ...) {
-  char buf[512];
   va_list ap;
   va_start(ap, fmt);
-  size_t n = hak_vfmt(buf, sizeof buf, fmt, ap);
+  if (k->len < sizeof g_report) k->len += hak_vfmt(g_report + k->len, sizeof g_report - k->len, fmt, ap);
+  if (k->len >= sizeof g_report) k->len = sizeof g_report - 1;
   va_end(ap);
+}
+
+static void flush(sink_t *k) {
+  const char *p = g_report;
+  size_t n = k->len;
   if (k->f) {
-    fwrite(buf, 1, n, k->f);
-  } else {
-    const char *p = buf;
-    while (n) {
-      ssize_t w = write(k->fd, p, n);
-      if (w <= 0) return;
-      p += w;
-      n -= (size_t)w;
-    }
+    fwrite(p, 1, n, k->f);
+    fflush(k->f);
+    return;
+  }
+  while (n) {
+    ssize_t w = write(k->fd, p, n);
+    if (w <= 0) return;
+    p += w;
+    n -= (size_t)w;
   }
 }
 
@@ -173,21 +184,17 @@ static void report(sink_t *k) {
       o.bigcache_hits, o.invalid_frees);
 }
 
-void hak_stats_report_exit(void) {
-  sink_t k = {2, NULL};
+static void report_to(int fd, FILE *f) {
+  sink_t k = {fd, f, 0};
+  hak_lock(&g_report_lock);
   report(&k);
+  flush(&k);
+  hak_unlock(&g_report_lock);
 }
 
-HAK_API void hak_stats_print(FILE *f) {
-  sink_t k = {-1, f};
-  report(&k);
-  fflush(f);
-}
-
-HAK_API void hak_malloc_stats(void) {
-  sink_t k = {2, NULL};
-  report(&k);
-}
+void hak_stats_report_exit(void) { report_to(2, NULL); }
+HAK_API void hak_stats_print(FILE *f) { report_to(-1, f); }
+HAK_API void hak_malloc_stats(void) { report_to(2, NULL); }
 
 HAK_API struct hak_mallinfo hak_mallinfo2(void) {
   struct hak_mallinfo mi;
