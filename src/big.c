@@ -83,38 +83,110 @@ static void header_init(hak_ss_t *h, size_t map_size, size_t user_off) {
   h->user_size = map_size - user_off;
 }
 
+static void cache_insert_locked(hak_ss_t *h, uint64_t now) {
+  h->big_live = 0;
+  h->big_time = now;
+  h->big_prev = NULL;
+  h->big_next = g_cache_new;
+  if (g_cache_new) g_cache_new->big_prev = h;
+  else g_cache_old = h;
+  g_cache_new = h;
+  g_cache_bytes += h->map_size;
+  g_cache_count++;
+}
+
+/* Puts a run that is no longer handed out into BigCache, merged with cached
+ * runs right before and after it, or unmaps it when it is too large to keep.
+ * Runs start on 2 MiB boundaries and are multiples of 2 MiB, so they split
+ * and merge without a syscall; each run's first page is its header. */
+static void cache_put(hak_ss_t *h, uint64_t now) {
+  hak_ss_t *victims;
+  hak_lock(&g_big_lock);
+  for (hak_ss_t *c = g_cache_new, *next; c; c = next) {
+    next = c->big_next;
+    if ((char *)c + c->map_size == (char *)h) { /* c precedes h */
+      cache_remove(c);
+      hak_registry_clear((uintptr_t)h);
+      c->map_size += h->map_size;
+      h = c;
+      next = g_cache_new; /* the list changed: look again */
+    } else if ((char *)h + h->map_size == (char *)c) { /* c follows h */
+      cache_remove(c);
+      hak_registry_clear((uintptr_t)c);
+      h->map_size += c->map_size;
+      next = g_cache_new;
+    }
+  }
+  if (h->map_size <= g_cfg.bigcache_bytes) {
+    victims = cache_evict_locked(h->map_size, now);
+    cache_insert_locked(h, now);
+  } else {
+    hak_registry_clear((uintptr_t)h);
+    h->big_next = cache_evict_locked(0, now);
+    victims = h;
+  }
+  hak_unlock(&g_big_lock);
+  unmap_list(victims);
+}
+
+/* Takes need bytes from BigCache: the smallest run that holds them, split
+ * when it is larger (the rest stays cached, its pages still there), or else
+ * the largest run, grown with mremap (only the new part will fault). */
+static hak_ss_t *cache_take(size_t need, uint64_t now) {
+  hak_lock(&g_big_lock);
+  hak_ss_t *fit = NULL, *smaller = NULL;
+  for (hak_ss_t *c = g_cache_new; c; c = c->big_next) {
+    if (c->map_size >= need) {
+      if (!fit || c->map_size < fit->map_size) fit = c;
+    } else if (!smaller || c->map_size > smaller->map_size) {
+      smaller = c;
+    }
+  }
+  hak_ss_t *h = fit ? fit : smaller;
+  if (h) cache_remove(h);
+  if (fit && fit->map_size > need) {
+    hak_ss_t *rest = (hak_ss_t *)((char *)fit + need);
+    header_init(rest, fit->map_size - need, BIG_HDR);
+    hak_registry_set((uintptr_t)rest);
+    fit->map_size = need;
+    cache_insert_locked(rest, fit->big_time);
+  }
+  hak_ss_t *victims = cache_evict_locked(0, now);
+  hak_unlock(&g_big_lock);
+  unmap_list(victims);
+  if (!h || h->map_size >= need) return h;
+  size_t old = h->map_size;
+  if (hak_os_remap_inplace(h, old, need)) {
+    hak_os_commit_add((int64_t)(need - old));
+    h->map_size = need;
+    return h;
+  }
+  hak_registry_clear((uintptr_t)h);
+  hak_ss_t *n = hak_os_remap_aligned(h, old, need, HAK_SS_SIZE);
+  if (!n) { /* could not grow it: it goes back to the cache */
+    hak_registry_set((uintptr_t)h);
+    cache_put(h, now);
+    return NULL;
+  }
+  hak_registry_set((uintptr_t)n);
+  hak_os_commit_add((int64_t)(need - old));
+  n->map_size = need;
+  return n;
+}
+
 void *hak_big_alloc(size_t size, size_t align, bool *zero) {
   *zero = false;
   if (align < HAK_PAGE) align = HAK_PAGE;
   size_t off = align > BIG_HDR ? align : BIG_HDR;
-  if (size > ((size_t)1 << HAK_ADDR_BITS) - off - HAK_SS_SIZE) {
+  if (size > ((size_t)1 << HAK_ADDR_BITS) - off - 2 * HAK_SS_SIZE) {
     errno = ENOMEM;
     return NULL;
   }
-  size_t need = hak_align_up(off + size, HAK_PAGE);
+  size_t need = hak_align_up(off + size, HAK_SS_SIZE);
   size_t map_align = align >= HAK_SS_SIZE ? align : HAK_SS_SIZE;
-  uint64_t now = now_ms();
-  hak_ss_t *h = NULL;
-
-  if (align < HAK_SS_SIZE) { /* BigCache: best fit among cached mappings */
-    hak_lock(&g_big_lock);
-    hak_ss_t *best = NULL;
-    for (hak_ss_t *c = g_cache_new; c; c = c->big_next)
-      if (c->map_size >= need && c->map_size <= 2 * need + HAK_SS_SIZE &&
-          (!best || c->map_size < best->map_size))
-        best = c;
-    if (best) {
-      cache_remove(best);
-      h = best;
-    }
-    hak_ss_t *victims = cache_evict_locked(0, now);
-    hak_unlock(&g_big_lock);
-    unmap_list(victims);
-  }
+  hak_ss_t *h = align < HAK_SS_SIZE ? cache_take(need, now_ms()) : NULL;
   if (h) {
     hak_cnt_add(&g_stats.bigcache_hits, 1);
-    h->user_off = off;
-    h->user_size = h->map_size - off;
   } else {
     hak_cnt_add(&g_stats.bigcache_misses, 1);
     h = hak_os_map_aligned(need, map_align);
@@ -128,6 +200,8 @@ void *hak_big_alloc(size_t size, size_t align, bool *zero) {
     *zero = true;
     hak_registry_set((uintptr_t)h);
   }
+  h->user_off = off;
+  h->user_size = h->map_size - off;
   hak_lock(&g_big_lock);
   h->big_live = 1;
   live_add(h);
@@ -147,31 +221,14 @@ void hak_big_free(hak_ss_t *h) {
   }
   h->big_live = 0;
   live_remove(h);
-  hak_ss_t *victims = NULL;
-  if (h->map_size <= g_cfg.bigcache_bytes / 2 && ((uintptr_t)h & HAK_SS_MASK) == 0) {
-    victims = cache_evict_locked(h->map_size, now);
-    h->big_time = now;
-    h->big_prev = NULL;
-    h->big_next = g_cache_new;
-    if (g_cache_new) g_cache_new->big_prev = h;
-    else g_cache_old = h;
-    g_cache_new = h;
-    g_cache_bytes += h->map_size;
-    g_cache_count++;
-  } else {
-    hak_registry_clear((uintptr_t)h);
-    h->big_next = NULL;
-    victims = h;
-    victims->big_next = cache_evict_locked(0, now);
-  }
   hak_unlock(&g_big_lock);
-  unmap_list(victims);
+  cache_put(h, now);
 }
 
 void *hak_big_realloc(hak_ss_t *h, size_t size) {
   size_t off = h->user_off;
-  if (size > ((size_t)1 << HAK_ADDR_BITS) - off - HAK_SS_SIZE) return NULL;
-  size_t need = hak_align_up(off + size, HAK_PAGE);
+  if (size > ((size_t)1 << HAK_ADDR_BITS) - off - 2 * HAK_SS_SIZE) return NULL;
+  size_t need = hak_align_up(off + size, HAK_SS_SIZE);
   size_t old = h->map_size;
   if (need <= old) {
     /* Shrink in place; give the tail back only when it is worth a syscall. */
@@ -188,7 +245,7 @@ void *hak_big_realloc(hak_ss_t *h, size_t size) {
   hak_cnt_add(&g_stats.big_mremaps, 1);
   /* Grow by half again as much, so that a buffer growing in small steps does
    * not pay one mremap per step. */
-  size_t want = need + ((need - old) < old / 2 ? hak_align_up(old / 2, HAK_PAGE) : 0);
+  size_t want = need + ((need - old) < old / 2 ? hak_align_up(old / 2, HAK_SS_SIZE) : 0);
   hak_lock(&g_big_lock);
   if (hak_os_remap_inplace(h, old, want) || (want != need && hak_os_remap_inplace(h, old, (want = need)))) {
     g_live_bytes += want - old;
