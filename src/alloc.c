@@ -128,8 +128,10 @@ static HAK_NOINLINE void free_slow(void *p) {
     hak_report_invalid("free", p, "double free", NULL);
     return;
   }
-  if (h != &g_empty_heap) h->n_remote_free++;
+  unsigned cls = in.slab->cls;
   hak_heap_remote_free(in.slab, p);
+  if (h != &g_empty_heap) h->n_remote_out[cls]++;
+  else atomic_fetch_add_explicit(&g_stats.remote_out_noheap[cls], 1, memory_order_relaxed);
 }
 
 HAK_API void hak_free(void *p) {

@@ -121,7 +121,6 @@ static void collect_pending(hak_heap_t *h) {
         s->free = list;
         s->nfree += n;
         s->used -= n;
-        h->n_remote_collected += n;
         h->n_remote_in[s->cls] += n;
         slab_after_return(h, s);
       }

@@ -31,13 +31,12 @@ typedef struct hak_heap {
    * a fast path; local frees follow from the SLL's balance (see stats.c). */
   uint64_t n_refilled[HAK_NCLASS]; /* blocks moved slab -> SLL */
   uint64_t n_drained[HAK_NCLASS];  /* blocks moved SLL -> slab */
-  uint64_t n_remote_in[HAK_NCLASS]; /* frees by other threads, collected */
+  uint64_t n_remote_in[HAK_NCLASS];  /* frees by other threads, collected */
+  uint64_t n_remote_out[HAK_NCLASS]; /* frees this thread sent to other heaps */
   hak_slab_t *cur[HAK_NCLASS];     /* slab the SLL refills from */
   hak_slab_t *partial[HAK_NCLASS]; /* other owned slabs with free blocks */
   uint16_t batch[HAK_NCLASS];      /* blocks per refill */
   uint64_t n_refill[HAK_NCLASS], n_drain[HAK_NCLASS];
-  uint64_t n_remote_free; /* frees this thread sent to other heaps */
-  uint64_t n_remote_collected;
   uint64_t policy_version;
   /* ACE window: slow-path events per class since the last report */
   uint32_t win_refill[HAK_NCLASS], win_drain[HAK_NCLASS];

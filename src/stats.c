@@ -18,6 +18,7 @@ hak_global_stats_t g_stats;
 typedef struct {
   uint64_t alloc[HAK_NCLASS], free[HAK_NCLASS], refill[HAK_NCLASS], drain[HAK_NCLASS];
   uint64_t cached[HAK_NCLASS]; /* blocks in live threads' SLLs */
+  uint64_t remote_out[HAK_NCLASS];
   uint64_t remote_free, remote_collected;
   uint64_t heaps, heaps_in_use;
 } heap_sums_t;
@@ -32,15 +33,20 @@ static void sum_heaps(heap_sums_t *s) {
       const hak_sll_t *l = &h->sll[c];
       uint64_t pushed = count + h->n_drained[c] + (l->n_alloc - l->n_direct) - h->n_refilled[c];
       s->alloc[c] += l->n_alloc;
-      s->free[c] += pushed + h->n_remote_in[c];
+      s->free[c] += pushed + h->n_remote_out[c];
+      s->remote_free += h->n_remote_out[c];
+      s->remote_collected += h->n_remote_in[c];
       s->refill[c] += h->n_refill[c];
       s->drain[c] += h->n_drain[c];
       s->cached[c] += count;
     }
-    s->remote_free += h->n_remote_free;
-    s->remote_collected += h->n_remote_collected;
     s->heaps++;
     s->heaps_in_use += h->in_use != 0;
+  }
+  for (unsigned c = 0; c < HAK_NCLASS; c++) { /* threads that never allocated */
+    uint64_t n = atomic_load_explicit(&g_stats.remote_out_noheap[c], memory_order_relaxed);
+    s->free[c] += n;
+    s->remote_free += n;
   }
 }
 
@@ -56,7 +62,7 @@ static void fill(hak_stats_t *o, heap_sums_t *s) {
   }
   o->mallocs[HAK_TIER_BIG] = hak_cnt_get(&g_stats.big_allocs);
   o->frees[HAK_TIER_BIG] = hak_cnt_get(&g_stats.big_frees);
-  o->remote_frees = s->remote_collected;
+  o->remote_frees = s->remote_free;
   for (int i = 0; i < 3; i++) o->sp_stage[i] = hak_cnt_get(&g_stats.sp_stage[i]);
   o->sp_release = hak_cnt_get(&g_stats.sp_release);
   o->bigcache_hits = hak_cnt_get(&g_stats.bigcache_hits);
@@ -154,7 +160,7 @@ static void report(sink_t *k) {
   }
   for (int t = 0; t < 4; t++)
     out(k, "  tier %s: mallocs %u, frees %u\n", tier_name[t], o.mallocs[t], o.frees[t]);
-  out(k, "  remote frees: %u sent, %u collected\n", s.remote_free, s.remote_collected);
+  out(k, "  remote frees: %u sent, %u collected by their owners\n", s.remote_free, s.remote_collected);
   out(k, "  shared pool: stage1 (EMPTY reuse) %u, stage2 (UNUSED slot) %u, stage3 (new SuperSlab) %u, "
          "released %u, decommitted %u, SuperSlabs now %u, unmapped %u, EMPTY now %u KiB\n",
       o.sp_stage[0], o.sp_stage[1], o.sp_stage[2], o.sp_release,

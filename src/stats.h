@@ -4,6 +4,7 @@
 #define HAK_STATS_H
 #include "common.h"
 #include "hakmem.h"
+#include "size_class.h"
 
 #pragma GCC visibility push(hidden) /* internal: no GOT indirection */
 
@@ -17,6 +18,7 @@ typedef struct hak_global_stats {
   hak_counter_t invalid_frees;
   hak_counter_t threads_started, heaps_adopted;
   hak_counter_t ace_updates;
+  _Atomic uint64_t remote_out_noheap[HAK_NCLASS]; /* remote frees by threads without a heap, per class */
 } hak_global_stats_t;
 
 extern hak_global_stats_t g_stats;
