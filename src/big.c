@@ -8,6 +8,7 @@
 #include "stats.h"
 
 #include <errno.h>
+#include <string.h>
 #include <time.h>
 
 #define BIG_HDR hak_align_up(sizeof(hak_ss_t), HAK_PAGE)
@@ -146,6 +147,9 @@ static hak_ss_t *cache_take(size_t need, uint64_t now) {
   if (h) cache_remove(h);
   if (fit && fit->map_size > need) {
     hak_ss_t *rest = (hak_ss_t *)((char *)fit + need);
+    /* The new header lands on old user data: every slot descriptor must read
+     * as "no owner" before the registry bit makes free() look at it. */
+    memset(rest, 0, sizeof *rest);
     header_init(rest, fit->map_size - need, BIG_HDR);
     hak_registry_set((uintptr_t)rest);
     fit->map_size = need;
