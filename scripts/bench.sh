@@ -107,7 +107,7 @@ wl_cmd() {
     realloc_grow)
       case $m in full) echo "realloc_grow 60000 1048576 1234567" ;; quick) echo "realloc_grow 5000 1048576 1234567" ;; trace) echo "realloc_grow 3000 1048576 1234567" ;; esac ;;
     big_churn)
-      case $m in full) echo "big_churn 250 4 1234567" ;; quick) echo "big_churn 40 4 1234567" ;; trace) echo "big_churn 40 4 1234567" ;; esac ;;
+      case $m in full) echo "big_churn 800 4 1234567" ;; quick) echo "big_churn 40 4 1234567" ;; trace) echo "big_churn 40 4 1234567" ;; esac ;;
     thread_scale_*)
       local t=${w#thread_scale_}
       case $m in full) echo "thread_scale $t 40000000 4096 1234567" ;; quick) echo "thread_scale $t 3000000 4096 1234567" ;; trace) echo "thread_scale $t 2000000 4096 1234567" ;; esac ;;

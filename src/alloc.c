@@ -113,7 +113,25 @@ static ptr_info_t classify(const void *p) {
   return r;
 }
 
+static void remote_free(hak_slab_t *s, void *p) {
+  hak_heap_t *h = t_heap;
+  unsigned cls = s->cls;
+  hak_heap_remote_free(s, p);
+  if (h != &g_empty_heap) h->n_remote_out[cls]++;
+  else atomic_fetch_add_explicit(&g_stats.remote_out_noheap[cls], 1, memory_order_relaxed);
+}
+
 static HAK_NOINLINE void free_slow(void *p) {
+  /* The common slow case first: a valid block of another thread's heap. */
+  uintptr_t a = (uintptr_t)p;
+  if (HAK_LIKELY(hak_registry_test(a))) {
+    hak_slab_t *s = hak_slab_of(p);
+    hak_heap_t *owner = s->owner;
+    if (owner && owner != t_heap && hak_is_block_start(s, a) && a < (uintptr_t)s->head->carve) {
+      remote_free(s, p);
+      return;
+    }
+  }
   ptr_info_t in = classify(p);
   switch (in.kind) {
   case PTR_NULL: return;
@@ -128,10 +146,7 @@ static HAK_NOINLINE void free_slow(void *p) {
     hak_report_invalid("free", p, "double free", NULL);
     return;
   }
-  unsigned cls = in.slab->cls;
-  hak_heap_remote_free(in.slab, p);
-  if (h != &g_empty_heap) h->n_remote_out[cls]++;
-  else atomic_fetch_add_explicit(&g_stats.remote_out_noheap[cls], 1, memory_order_relaxed);
+  remote_free(in.slab, p);
 }
 
 HAK_API void hak_free(void *p) {

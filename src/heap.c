@@ -57,10 +57,14 @@ static void partial_remove(hak_heap_t *h, hak_slab_t *s) {
  * block any more, or make it findable when it just got its first free one. */
 static void slab_after_return(hak_heap_t *h, hak_slab_t *s) {
   HAK_ASSERT(s->owner == h && s->head == s && s->used + s->nfree <= s->capacity);
-  if (s == h->cur[s->cls]) return;
+  if (s == h->cur[s->cls] || s == h->spare[s->cls]) return;
   if (s->used == 0) {
     if (s->in_partial) partial_remove(h, s);
-    hak_sp_release(s);
+    /* One wholly free slab per class stays with the heap: a class whose
+     * blocks all come back (producer/consumer) would otherwise bounce a slab
+     * to the pool and back once per slab's worth of blocks. */
+    if (!h->spare[s->cls]) h->spare[s->cls] = s;
+    else hak_sp_release(s);
   } else if (!s->in_partial) {
     partial_push(h, s);
   }
@@ -141,7 +145,28 @@ static hak_slab_t *next_slab(hak_heap_t *h, unsigned cls) {
     partial_remove(h, s);
     return s;
   }
+  if ((s = h->spare[cls])) {
+    h->spare[cls] = NULL;
+    return s;
+  }
   return hak_sp_acquire(h, cls);
+}
+
+/* Gives the pool every slab of h that holds no block: spares, and current
+ * slabs whose blocks all came back. */
+static void release_idle(hak_heap_t *h) {
+  for (unsigned c = 0; c < HAK_NCLASS; c++) {
+    hak_slab_t *s = h->spare[c];
+    if (s) {
+      h->spare[c] = NULL;
+      hak_sp_release(s);
+    }
+    s = h->cur[c];
+    if (s && s->used == 0) {
+      h->cur[c] = NULL;
+      hak_sp_release(s);
+    }
+  }
 }
 
 /* Moves up to want blocks of class cls onto the SLL: recycled ones first,
@@ -329,14 +354,8 @@ hak_heap_t *hak_heap_get(void) {
 void hak_heap_flush(hak_heap_t *h) {
   if (h == &g_empty_heap) return;
   if (atomic_load_explicit(&h->pending, memory_order_relaxed)) collect_pending(h);
-  for (unsigned c = 0; c < HAK_NCLASS; c++) {
-    drain_to(h, c, 0);
-    hak_slab_t *s = h->cur[c];
-    if (s && s->used == 0) {
-      h->cur[c] = NULL;
-      hak_sp_release(s);
-    }
-  }
+  for (unsigned c = 0; c < HAK_NCLASS; c++) drain_to(h, c, 0);
+  release_idle(h);
 }
 
 void hak_heap_thread_exit(void) {
@@ -358,13 +377,7 @@ void hak_heap_collect_abandoned(void) {
   hak_lock(&g_heaps_lock);
   for (hak_heap_t *h = g_heaps_abandoned; h; h = h->abandoned_next) {
     if (atomic_load_explicit(&h->pending, memory_order_relaxed)) collect_pending(h);
-    for (unsigned c = 0; c < HAK_NCLASS; c++) {
-      hak_slab_t *s = h->cur[c];
-      if (s && s->used == 0) {
-        h->cur[c] = NULL;
-        hak_sp_release(s);
-      }
-    }
+    release_idle(h);
   }
   hak_unlock(&g_heaps_lock);
 }

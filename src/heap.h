@@ -35,6 +35,7 @@ typedef struct hak_heap {
   uint64_t n_remote_out[HAK_NCLASS]; /* frees this thread sent to other heaps */
   hak_slab_t *cur[HAK_NCLASS];     /* slab the SLL refills from */
   hak_slab_t *partial[HAK_NCLASS]; /* other owned slabs with free blocks */
+  hak_slab_t *spare[HAK_NCLASS];   /* one wholly free slab kept back from the pool */
   uint16_t batch[HAK_NCLASS];      /* blocks per refill */
   uint64_t n_refill[HAK_NCLASS], n_drain[HAK_NCLASS];
   uint64_t policy_version;
