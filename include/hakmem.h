@@ -36,8 +36,10 @@ void hak_malloc_stats(void);
  * checked in debug builds only. */
 void hak_free_sized(void *p, size_t size);
 
-/* 1 if p points into a live block that hakmem handed out (any byte of it),
- * 0 otherwise. Lock-free; never follows a pointer it does not own. */
+/* 1 if p points into a block of hakmem's (any byte of it): a live block, or,
+ * below the Big tier, a freed block that hakmem keeps cached for reuse.
+ * 0 for memory hakmem never handed out, and for freed Big blocks. Never
+ * follows a pointer it does not own. */
 int hak_owns(const void *p);
 
 /* mallinfo2-compatible figures (glibc's struct mallinfo2 layout). */

@@ -223,13 +223,17 @@ static HAK_COLD void *refill_init_thread(size_t size) {
 }
 
 /* LargePool W_MAX rounding: rather than carving a new slab, take a cached
- * block of a larger class that wastes at most w_max. */
+ * block of a larger class that wastes at most w_max. Only classes whose
+ * blocks are aligned at least as well as this class's qualify, since an
+ * aligned request picked this class for its alignment. */
 static void *take_larger(hak_heap_t *h, unsigned cls) {
-  double limit = (double)g_class[cls].size * hak_policy()->w_max;
+  uint32_t size = g_class[cls].size;
+  uint32_t align_mask = (size & -size) - 1; /* this class's blocks are (mask+1)-aligned */
+  double limit = (double)size * hak_policy()->w_max;
   for (unsigned c = cls + 1; c < HAK_NCLASS && g_class[c].size <= limit; c++) {
     hak_sll_t *l = &h->sll[c];
     void *b = l->head;
-    if (b) {
+    if (b && !(g_class[c].size & align_mask)) {
       l->head = hak_sll_next(b);
       l->room++;
       l->n_alloc++;

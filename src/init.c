@@ -81,6 +81,7 @@ bool hak_init_slow(void) {
   pthread_key_create(&g_exit_key, on_thread_exit);
   pthread_atfork(atfork_prepare, atfork_parent, atfork_child);
   if (g_cfg.crash_report) hak_crash_handler_install();
+  if (g_cfg.stats) hak_stats_keep_stderr();
   t_initialising = 0;
   atomic_store_explicit(&g_hak_ready, 2, memory_order_release);
   return true;

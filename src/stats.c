@@ -9,6 +9,7 @@
 #include "shared_pool.h"
 #include "size_class.h"
 
+#include <fcntl.h>
 #include <stdarg.h>
 #include <string.h>
 #include <unistd.h>
@@ -198,7 +199,14 @@ static void report_to(int fd, FILE *f) {
   hak_unlock(&g_report_lock);
 }
 
-void hak_stats_report_exit(void) { report_to(2, NULL); }
+/* Programs such as coreutils close stderr before exit: the report goes to a
+ * copy of it taken at start-up (hak_stats_keep_stderr). */
+static int g_report_fd = 2;
+void hak_stats_keep_stderr(void) {
+  int fd = fcntl(2, F_DUPFD_CLOEXEC, 100);
+  if (fd >= 0) g_report_fd = fd;
+}
+void hak_stats_report_exit(void) { report_to(g_report_fd, NULL); }
 HAK_API void hak_stats_print(FILE *f) { report_to(-1, f); }
 HAK_API void hak_malloc_stats(void) { report_to(2, NULL); }
 

@@ -23,7 +23,8 @@ typedef struct hak_global_stats {
 
 extern hak_global_stats_t g_stats;
 
-void hak_stats_report_exit(void); /* HAKMEM_STATS=1 report, async-signal-safe-ish, no malloc */
+void hak_stats_report_exit(void); /* HAKMEM_STATS=1 report at exit, no malloc */
+void hak_stats_keep_stderr(void);
 
 #pragma GCC visibility pop
 

@@ -1,0 +1,293 @@
+#!/usr/bin/env bash
+# run_tests.sh — builds and runs the hakmem test suite (`make test`).
+#
+#   scripts/run_tests.sh [-v] [-l] [FILTER...]
+#
+#   FILTER   run only the tests whose name contains one of the words
+#            (e.g. `api`, `.asan`, `real.`); default: all
+#   -v       print the tail of each failed test's log and each test's time
+#   -l       list the test names and exit
+#
+# The libraries come from build/ (or $BUILD, or build-debug with DEBUG=1,
+# build-hardened with HARDENED=1), as built by `make`. Binaries and logs go to
+# build-tests/ (logs in build-tests/logs/NAME.log). Each test is run with a
+# timeout and prints one line, `PASS name` or `FAIL name (reason)`; the last
+# line is `N passed, M failed`. Exit status: 0 only if something ran and
+# nothing failed.
+#
+# Variants of each tests/test_*.c:
+#   NAME.linked   linked with libhakmem.a (the standard names are hakmem's)
+#   NAME.preload  not linked with hakmem, run under LD_PRELOAD=libhakmem.so
+#   NAME.asan     the hak_* API only (macros in tests/hk_test.h), linked with
+#                 the core built with -fsanitize=address,undefined
+#                 (build-asan/libhakmem_core.a, built here)
+# tests/test_*.cpp: NAME.linked and NAME.preload.
+# tests/unit_*.c (unit tests of the internals, -Isrc -Iinclude):
+#   NAME.core     linked with libhakmem_core.a
+#   NAME.asan     linked with the sanitizer core
+# real.*          real programs under LD_PRELOAD (scripts/test_real_programs.sh)
+set -u
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$ROOT" || exit 2
+
+VERBOSE=0
+LIST=0
+FILTERS=()
+for a in "$@"; do
+  case "$a" in
+  -v) VERBOSE=1 ;;
+  -l) LIST=1 ;;
+  -h | --help)
+    sed -n '2,30p' "$0" | sed 's/^# \{0,1\}//'
+    exit 0
+    ;;
+  *) FILTERS+=("$a") ;;
+  esac
+done
+
+if [ -n "${BUILD:-}" ]; then
+  LIBDIR=$BUILD
+elif [ "${DEBUG:-}" = 1 ]; then
+  LIBDIR=build-debug
+elif [ "${HARDENED:-}" = 1 ]; then
+  LIBDIR=build-hardened
+else
+  LIBDIR=build
+fi
+LIBDIR="$ROOT/$LIBDIR"
+ASAN_DIR=build-asan
+OUT="$ROOT/build-tests"
+LOGS="$OUT/logs"
+CC=${CC:-cc}
+CXX=${CXX:-c++}
+JOBS=$(nproc 2>/dev/null || echo 2)
+TIMEOUT=${HAKMEM_TEST_TIMEOUT:-120}  # per test, seconds
+BUDGET=${HAKMEM_TEST_BUDGET:-1200}   # whole run: tests not started by then fail
+export LC_ALL=C
+unset LD_PRELOAD HAKMEM_ON_ERROR HAKMEM_STATS
+
+WFLAGS="-Wall -Wextra -Wno-unknown-warning-option -Wno-use-after-free -Wno-alloc-size-larger-than -Wno-free-nonheap-object -Wno-mismatched-new-delete"
+# the compiler must not remove or fold the allocations the tests make, nor
+# assume that they leave errno alone (clang does, for aligned_alloc)
+NOBUILTIN="-fno-builtin"
+TCFLAGS="-std=gnu11 -O2 -g -D_GNU_SOURCE $WFLAGS $NOBUILTIN -I$ROOT/include -I$ROOT/tests"
+TCXXFLAGS="-std=c++17 -O2 -g -fsized-deallocation -fno-builtin $WFLAGS -I$ROOT/include"
+SANFLAGS="-fsanitize=address,undefined -fno-omit-frame-pointer"
+export ASAN_OPTIONS="detect_leaks=0:abort_on_error=1:allocator_may_return_null=1:symbolize=1"
+export UBSAN_OPTIONS="halt_on_error=1:print_stacktrace=1"
+
+mkdir -p "$OUT" "$LOGS" "$OUT/status"
+rm -f "$OUT"/status/*
+
+# ------------------------------------------------------------- the test list
+# Each entry: name|kind|source ; kind tells how to build and run it.
+TESTS=()
+for src in tests/test_*.c; do
+  [ -e "$src" ] || continue
+  n=$(basename "$src" .c)
+  n=${n#test_}
+  TESTS+=("$n.linked|c-linked|$src" "$n.preload|c-preload|$src" "$n.asan|c-asan|$src")
+done
+for src in tests/test_*.cpp; do
+  [ -e "$src" ] || continue
+  n=$(basename "$src" .cpp)
+  n=${n#test_}
+  TESTS+=("$n.linked|cxx-linked|$src" "$n.preload|cxx-preload|$src")
+done
+for src in tests/unit_*.c; do
+  [ -e "$src" ] || continue
+  n=$(basename "$src" .c)
+  TESTS+=("$n.core|unit-core|$src" "$n.asan|unit-asan|$src")
+done
+for p in stats python sqlite git sort; do
+  TESTS+=("real.$p|real|$p")
+done
+
+selected() {
+  [ ${#FILTERS[@]} -eq 0 ] && return 0
+  local f
+  for f in "${FILTERS[@]}"; do
+    case "$1" in *"$f"*) return 0 ;; esac
+  done
+  return 1
+}
+
+SEL=()
+for t in "${TESTS[@]}"; do
+  selected "${t%%|*}" && SEL+=("$t")
+done
+if [ $LIST = 1 ]; then
+  for t in "${SEL[@]}"; do echo "${t%%|*}"; done
+  exit 0
+fi
+
+PASSED=0
+FAILED=0
+pass() {
+  echo "PASS $1"
+  PASSED=$((PASSED + 1))
+}
+fail() {
+  echo "FAIL $1 ($2)"
+  FAILED=$((FAILED + 1))
+  if [ $VERBOSE = 1 ] && [ -n "${3:-}" ] && [ -f "$3" ]; then tail -n 25 "$3" | sed 's/^/    | /'; fi
+}
+one_line() { tr -d '\r' | head -c 240 | tr '\n\t' '  '; }
+
+# ---------------------------------------------------------- the libraries
+for f in libhakmem.so libhakmem.a libhakmem_core.a; do
+  if [ ! -f "$LIBDIR/$f" ]; then
+    fail "build" "$LIBDIR/$f missing: run make first"
+    echo "$PASSED passed, $FAILED failed"
+    exit 1
+  fi
+done
+
+need_asan=0
+for t in "${SEL[@]}"; do
+  case "$t" in *"|c-asan|"* | *"|unit-asan|"*) need_asan=1 ;; esac
+done
+ASAN_OK=1
+if [ $need_asan = 1 ]; then
+  # the core with AddressSanitizer and UndefinedBehaviorSanitizer
+  if ! make -s -C "$ROOT" BUILD="$ASAN_DIR" DEBUG= HARDENED= CFLAGS="$SANFLAGS" "$ASAN_DIR/libhakmem_core.a" >"$LOGS/build-asan.log" 2>&1; then
+    ASAN_OK=0
+  fi
+fi
+
+# ------------------------------------------------------------- compiling
+# build NAME KIND SRC -> $OUT/NAME ; status file $OUT/status/NAME.build
+build_one() {
+  local name=$1 kind=$2 src=$3 bin="$OUT/$1" log="$LOGS/$1.build.log"
+  local rc=0
+  case "$kind" in
+  c-linked)
+    $CC $TCFLAGS -DHK_MODE_LINKED "$src" -o "$bin" -Wl,--whole-archive "$LIBDIR/libhakmem.a" \
+      -Wl,--no-whole-archive -pthread -ldl >"$log" 2>&1 || rc=1
+    ;;
+  c-preload)
+    $CC $TCFLAGS -DHK_MODE_PRELOAD "$src" -o "$bin" -pthread -ldl >"$log" 2>&1 || rc=1
+    ;;
+  c-asan)
+    $CC $TCFLAGS $SANFLAGS -DHK_MODE_HAKAPI "$src" -o "$bin" "$ROOT/$ASAN_DIR/libhakmem_core.a" \
+      -pthread -ldl >"$log" 2>&1 || rc=1
+    ;;
+  cxx-linked)
+    $CXX $TCXXFLAGS -DHK_MODE_LINKED "$src" -o "$bin" -Wl,--whole-archive "$LIBDIR/libhakmem.a" \
+      -Wl,--no-whole-archive -pthread -ldl >"$log" 2>&1 || rc=1
+    ;;
+  cxx-preload)
+    $CXX $TCXXFLAGS -DHK_MODE_PRELOAD "$src" -o "$bin" -pthread -ldl >"$log" 2>&1 || rc=1
+    ;;
+  unit-core)
+    $CC -std=gnu11 -O1 -g -D_GNU_SOURCE $WFLAGS -I"$ROOT/src" -I"$ROOT/include" -I"$ROOT/tests" "$src" \
+      -o "$bin" "$LIBDIR/libhakmem_core.a" -pthread -ldl >"$log" 2>&1 || rc=1
+    ;;
+  unit-asan)
+    $CC -std=gnu11 -O1 -g -D_GNU_SOURCE $WFLAGS $SANFLAGS -I"$ROOT/src" -I"$ROOT/include" -I"$ROOT/tests" \
+      "$src" -o "$bin" "$ROOT/$ASAN_DIR/libhakmem_core.a" -pthread -ldl >"$log" 2>&1 || rc=1
+    ;;
+  real) ;;
+  esac
+  echo $rc >"$OUT/status/$name.build"
+}
+
+running=0
+for t in "${SEL[@]}"; do
+  IFS='|' read -r name kind src <<<"$t"
+  case "$kind" in
+  real) continue ;;
+  c-asan | unit-asan)
+    if [ $ASAN_OK = 0 ]; then
+      echo 1 >"$OUT/status/$name.build"
+      continue
+    fi
+    ;;
+  esac
+  build_one "$name" "$kind" "$src" &
+  running=$((running + 1))
+  if [ $running -ge "$JOBS" ]; then
+    wait -n
+    running=$((running - 1))
+  fi
+done
+wait
+
+# --------------------------------------------------------------- running
+reason_from_log() {
+  # the most telling line of a failed test's log
+  local log=$1 r
+  r=$(grep -m1 -E '^REASON: ' "$log" | sed 's/^REASON: //')
+  [ -n "$r" ] || r=$(grep -m1 -E 'CHECK FAILED' "$log" | sed 's/^CHECK FAILED //')
+  [ -n "$r" ] || r=$(grep -m1 -E 'ERROR: AddressSanitizer|runtime error:|LeakSanitizer' "$log")
+  [ -n "$r" ] || r=$(grep -m1 -E '^hakmem: ' "$log")
+  [ -n "$r" ] || r=$(grep -v '^\s*$' "$log" | tail -n 1)
+  printf '%s' "$r" | one_line
+}
+
+signame() {
+  local s
+  s=$(kill -l "$1" 2>/dev/null) && echo "SIG$s" || echo "signal $1"
+}
+
+TIMES="$OUT/times.txt"
+: >"$TIMES"
+for t in "${SEL[@]}"; do
+  IFS='|' read -r name kind src <<<"$t"
+  log="$LOGS/$name.log"
+  bin="$OUT/$name"
+  if [ "$SECONDS" -gt "$BUDGET" ]; then
+    fail "$name" "not run: the suite's time budget of ${BUDGET}s is used up (HAKMEM_TEST_BUDGET)"
+    continue
+  fi
+  if [ "$kind" != real ] && [ "$(cat "$OUT/status/$name.build" 2>/dev/null)" != 0 ]; then
+    case "$kind" in
+    c-asan | unit-asan)
+      if [ $ASAN_OK = 0 ]; then
+        fail "$name" "the sanitizer core did not build: $(grep -m1 -iE 'error' "$LOGS/build-asan.log" | one_line) (see $LOGS/build-asan.log)" "$LOGS/build-asan.log"
+        continue
+      fi
+      ;;
+    esac
+    fail "$name" "compile error: $(grep -m1 -E 'error|undefined reference' "$LOGS/$name.build.log" | one_line)" "$LOGS/$name.build.log"
+    continue
+  fi
+  t0=$(date +%s.%N)
+  case "$kind" in
+  c-linked | cxx-linked | unit-core)
+    timeout -k 10 "$TIMEOUT" "$bin" >"$log" 2>&1
+    ;;
+  c-preload | cxx-preload)
+    timeout -k 10 "$TIMEOUT" env LD_PRELOAD="$LIBDIR/libhakmem.so" "$bin" >"$log" 2>&1
+    ;;
+  c-asan | unit-asan)
+    timeout -k 10 "$TIMEOUT" env HK_TEST_SCALE="${HK_ASAN_SCALE:-50}" "$bin" >"$log" 2>&1
+    ;;
+  real)
+    timeout -k 10 "$TIMEOUT" "$ROOT/scripts/test_real_programs.sh" "$LIBDIR/libhakmem.so" "$src" \
+      "$OUT/real" >"$log" 2>&1
+    ;;
+  esac
+  rc=$?
+  t1=$(date +%s.%N)
+  secs=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.1f", b - a }')
+  echo "$name $secs" >>"$TIMES"
+  [ $VERBOSE = 1 ] && echo "  ($name: ${secs}s)"
+  if [ $rc = 0 ]; then
+    if grep -qE 'ERROR: AddressSanitizer|runtime error:' "$log"; then
+      fail "$name" "sanitizer report: $(reason_from_log "$log")" "$log"
+    else
+      pass "$name"
+    fi
+  elif [ $rc = 124 ] || [ $rc = 137 ]; then
+    fail "$name" "timeout after ${TIMEOUT}s; $(reason_from_log "$log")" "$log"
+  elif [ $rc -gt 128 ]; then
+    fail "$name" "killed by $(signame $((rc - 128))): $(reason_from_log "$log")" "$log"
+  else
+    fail "$name" "exit $rc: $(reason_from_log "$log")" "$log"
+  fi
+done
+rm -rf "$OUT/real"
+
+echo "$PASSED passed, $FAILED failed"
+[ $FAILED -eq 0 ] && [ $PASSED -gt 0 ]
