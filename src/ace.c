@@ -37,11 +37,11 @@ void hak_ace_init(void) {
   hak_policy_t *p = &g_default;
   for (unsigned c = 0; c < HAK_NCLASS; c++) {
     uint32_t sz = g_class[c].size;
-    uint32_t cap;
-    if (g_class[c].tier == HAK_TIER_TINY) cap = g_cfg.fast_cap;
-    else cap = clamp_u32(g_cfg.fast_cap_bytes / sz, 1, g_cfg.fast_cap);
-    if (g_class[c].tier == HAK_TIER_TINY && cap * (uint64_t)sz > 4 * (uint64_t)g_cfg.fast_cap_bytes)
-      cap = clamp_u32(4 * (uint64_t)g_cfg.fast_cap_bytes / sz, 8, cap);
+    /* A byte budget per class, at most fast_cap blocks; Tiny classes keep at
+     * least 32 so that small-block churn stays on the fast path. */
+    uint32_t min_cap = g_class[c].tier == HAK_TIER_TINY ? 32 : 1;
+    uint32_t cap = clamp_u32(g_cfg.fast_cap_bytes / sz, min_cap, g_cfg.fast_cap);
+    if (cap < min_cap) cap = min_cap;
     p->cap[c] = cap;
     uint32_t batch = clamp_u32(g_cfg.refill_bytes / sz, 1, 512);
     if (batch > cap / 2 && cap >= 2) batch = cap / 2;

@@ -15,7 +15,7 @@ hak_config_t g_cfg = {
     .debug = 0,
     .big_threshold = 2u << 20,
     .fast_cap = 256,
-    .fast_cap_bytes = 256u << 10,
+    .fast_cap_bytes = 16u << 10,
     .refill_bytes = 16u << 10,
     .w_max = 1.6,
     .empty_budget = 16u << 20,
@@ -78,7 +78,7 @@ void hak_config_init(void) {
   } else if (mode && (!strcmp(mode, "low-memory") || !strcmp(mode, "low_memory"))) {
     g_cfg.mode = "low-memory";
     g_cfg.fast_cap = 64;
-    g_cfg.fast_cap_bytes = 64u << 10;
+    g_cfg.fast_cap_bytes = 8u << 10;
     g_cfg.refill_bytes = 4u << 10;
     g_cfg.w_max = 1.25;
     g_cfg.empty_budget = 2u << 20;
