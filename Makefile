@@ -63,9 +63,11 @@ $(BUILD)/libhakmem_core.a: $(CORE_OBJ)
 	@echo "  AR    $@"
 	@rm -f $@ && ar rcs $@ $^
 
-$(BUILD)/hakmem.pc: Makefile
+# Written at install time: it records this install's PREFIX.
+.PHONY: $(BUILD)/hakmem.pc
+$(BUILD)/hakmem.pc:
 	@mkdir -p $(BUILD)
-	printf 'prefix=%s\nlibdir=%s\nincludedir=%s\n\nName: hakmem\nDescription: hakmem memory allocator\nVersion: 0.1.0\nLibs: -L$${libdir} -lhakmem -pthread\nCflags: -I$${includedir}\n' \
+	@printf 'prefix=%s\nlibdir=%s\nincludedir=%s\n\nName: hakmem\nDescription: hakmem memory allocator\nVersion: 0.1.0\nLibs: -L$${libdir} -lhakmem -pthread\nCflags: -I$${includedir}\n' \
 	  "$(PREFIX)" "$(LIBDIR)" "$(INCDIR)" > $@
 
 install: $(LIBS) $(BUILD)/hakmem.pc
