@@ -104,6 +104,8 @@ static void ace_decide(void) {
   hak_cnt_add(&g_stats.ace_updates, 1);
 }
 
+void hak_ace_reset_lock(void) { hak_lock_reset(&g_ace_lock); }
+
 void hak_ace_report(hak_heap_t *h) {
   uint32_t ev = h->win_events;
   h->win_events = 0;

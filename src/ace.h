@@ -29,6 +29,7 @@ void hak_ace_init(void);
 struct hak_heap;
 /* A heap hands in its window of slow-path events. */
 void hak_ace_report(struct hak_heap *h);
+void hak_ace_reset_lock(void); /* fork child */
 
 #pragma GCC visibility pop
 

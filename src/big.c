@@ -66,7 +66,8 @@ static void unmap_list(hak_ss_t *h) {
 static hak_ss_t *cache_evict_locked(size_t room, uint64_t now) {
   hak_ss_t *victims = NULL;
   while (g_cache_old && (g_cache_bytes + room > g_cfg.bigcache_bytes ||
-                         now - g_cache_old->big_time > g_cfg.bigcache_ms)) {
+                         (now > g_cache_old->big_time &&
+                          now - g_cache_old->big_time > g_cfg.bigcache_ms))) {
     hak_ss_t *h = g_cache_old;
     cache_remove(h);
     hak_registry_clear((uintptr_t)h);
@@ -153,7 +154,7 @@ static hak_ss_t *cache_take(size_t need, uint64_t now) {
     header_init(rest, fit->map_size - need, BIG_HDR);
     hak_registry_set((uintptr_t)rest);
     fit->map_size = need;
-    cache_insert_locked(rest, fit->big_time);
+    cache_insert_locked(rest, now); /* newest end of the list, so newest time */
   }
   hak_ss_t *victims = cache_evict_locked(0, now);
   hak_unlock(&g_big_lock);

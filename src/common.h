@@ -41,12 +41,11 @@ void hak_assert_fail(const char *cond, const char *file, int line) __attribute__
 /* hak_fmt syntax: %s %p, and %u/%d for 64-bit integers. */
 void hak_trace(const char *fmt, ...);
 
-/* Relaxed counters that other threads may read without a data race. On x86
- * these compile to a plain load and store. */
+/* Global counters, updated by any thread on slow paths only (the fast paths
+ * count in their own heap), so a relaxed atomic add is cheap enough. */
 typedef _Atomic uint64_t hak_counter_t;
 HAK_INLINE void hak_cnt_add(hak_counter_t *c, uint64_t v) {
-  atomic_store_explicit(c, atomic_load_explicit(c, memory_order_relaxed) + v,
-                        memory_order_relaxed);
+  atomic_fetch_add_explicit(c, v, memory_order_relaxed);
 }
 HAK_INLINE uint64_t hak_cnt_get(hak_counter_t *c) {
   return atomic_load_explicit(c, memory_order_relaxed);

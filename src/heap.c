@@ -110,7 +110,8 @@ static void collect_pending(hak_heap_t *h) {
     /* Read the link first: once remote is emptied, another thread may push
      * the slab again and overwrite it. */
     hak_slab_t *next = atomic_load_explicit(&s->pending_next, memory_order_relaxed);
-    void *list = atomic_exchange_explicit(&s->remote, NULL, memory_order_acquire);
+    /* acq_rel: the load above must not move after the exchange. */
+    void *list = atomic_exchange_explicit(&s->remote, NULL, memory_order_acq_rel);
     if (list) {
       uint32_t n = 1;
       void *tail = list;
@@ -270,19 +271,29 @@ void *hak_heap_refill_alloc(hak_heap_t *h, unsigned cls, size_t size) {
 }
 
 /* Gives blocks of an SLL back to their slabs, keeping keep of them. */
+/* Gives an SLL's blocks back to their slabs, keeping the keep most recently
+ * freed ones (the ones most likely still in cache). */
 static void drain_to(hak_heap_t *h, unsigned cls, uint32_t keep) {
   hak_sll_t *l = &h->sll[cls];
-  void *b = l->head;
   uint32_t n = hak_sll_count(l);
   if (n <= keep) return;
   h->n_drained[cls] += n - keep;
   l->room += (int32_t)(n - keep);
-  while (n-- > keep) {
+  void *b;
+  if (keep == 0) {
+    b = l->head;
+    l->head = NULL;
+  } else {
+    void *last = l->head;
+    for (uint32_t i = 1; i < keep; i++) last = hak_sll_next(last);
+    b = hak_sll_next(last);
+    hak_sll_set_next(last, NULL);
+  }
+  for (uint32_t i = keep; i < n; i++) {
     void *next = hak_sll_next(b);
     slab_return_block(h, b);
     b = next;
   }
-  l->head = b;
 }
 
 void hak_heap_drain(hak_heap_t *h, unsigned cls) {

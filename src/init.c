@@ -45,6 +45,8 @@ static void atfork_child(void) {
   hak_big_reset_lock();
   hak_sp_reset_locks();
   hak_heap_atfork_child();
+  hak_stats_reset_locks();
+  hak_ace_reset_lock();
 }
 
 void hak_lock_slow(hak_lock_t *l) {
@@ -61,8 +63,8 @@ bool hak_init_slow(void) {
   if (t_initialising) return true; /* re-entered from pthread_atfork & co: the core is ready */
   int expect = 0;
   if (!atomic_compare_exchange_strong(&g_hak_ready, &expect, 1)) {
-    while (atomic_load_explicit(&g_hak_ready, memory_order_acquire) != 2) sched_yield();
-    return true;
+    while ((st = atomic_load_explicit(&g_hak_ready, memory_order_acquire)) == 1) sched_yield();
+    return st == 2 || hak_init_slow(); /* 0: the other thread failed; try again */
   }
   t_initialising = 1;
   hak_config_init();

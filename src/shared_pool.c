@@ -29,6 +29,11 @@ static hak_ss_t *g_sp_graveyard; /* unreachable, waiting to be unmapped */
 static void empty_push(hak_slab_t *s) {
   unsigned cls = s->cls;
   uint64_t id1 = (uint64_t)hak_slab_id(s) + 1;
+  /* Account before publishing: once the CAS succeeds another thread may pop
+   * the slab, give its slots back and even unmap its SuperSlab. */
+  atomic_fetch_add_explicit(&g_sp_empty_bytes, (uint64_t)s->nslots << HAK_SLOT_SHIFT,
+                            memory_order_relaxed);
+  atomic_fetch_add_explicit(&g_sp_empty_count, 1, memory_order_relaxed);
   uint64_t old = atomic_load_explicit(&g_sp_empty[cls], memory_order_relaxed);
   uint64_t nw;
   do {
@@ -36,9 +41,6 @@ static void empty_push(hak_slab_t *s) {
     nw = ((old >> 32) + 1) << 32 | id1;
   } while (!atomic_compare_exchange_weak_explicit(&g_sp_empty[cls], &old, nw, memory_order_release,
                                                   memory_order_relaxed));
-  atomic_fetch_add_explicit(&g_sp_empty_bytes, (uint64_t)s->nslots << HAK_SLOT_SHIFT,
-                            memory_order_relaxed);
-  atomic_fetch_add_explicit(&g_sp_empty_count, 1, memory_order_relaxed);
 }
 
 static hak_slab_t *empty_pop(unsigned cls) {
@@ -272,4 +274,6 @@ void hak_sp_unlock_all(void) {
 void hak_sp_reset_locks(void) {
   hak_lock_reset(&g_sp_lock);
   hak_lock_reset(&g_sp_trim_lock);
+  /* Threads that were inside a pop do not exist in the child. */
+  atomic_store_explicit(&g_sp_readers, 0, memory_order_relaxed);
 }

@@ -81,13 +81,16 @@ static void fill(hak_stats_t *o, heap_sums_t *s) {
   o->invalid_frees = hak_cnt_get(&g_stats.invalid_frees);
 }
 
+/* The sums are large: kept off the stack, in static buffers under locks that
+ * a fork child resets (a report running in another thread at fork time). */
+static heap_sums_t g_sums;
+static hak_lock_t g_sums_lock = HAK_LOCK_INIT;
+
 HAK_API void hak_stats_get(hak_stats_t *out) {
-  static heap_sums_t s; /* large: kept off the stack; callers are not concurrent in practice */
-  static hak_lock_t lock = HAK_LOCK_INIT;
-  hak_lock(&lock);
-  sum_heaps(&s);
-  fill(out, &s);
-  hak_unlock(&lock);
+  hak_lock(&g_sums_lock);
+  sum_heaps(&g_sums);
+  fill(out, &g_sums);
+  hak_unlock(&g_sums_lock);
 }
 
 /* --- the report ------------------------------------------------------------ */
@@ -130,10 +133,10 @@ static void flush(sink_t *k) {
 static const char *tier_name[4] = {"tiny", "mid", "large", "big"};
 
 static void report(sink_t *k) {
-  static heap_sums_t s;
+  heap_sums_t *s = &g_sums;
   hak_stats_t o;
-  sum_heaps(&s);
-  fill(&o, &s);
+  sum_heaps(s);
+  fill(&o, s);
   size_t big_n, big_b, bc_n, bc_b;
   hak_big_usage(&big_n, &big_b, &bc_n, &bc_b);
   out(k, "hakmem %s statistics (pid %u, mode %s, learn %u)\n", HAK_VERSION, (uint64_t)getpid(),
@@ -141,7 +144,7 @@ static void report(sink_t *k) {
   out(k, "  %s %s %s %s %s %s %s\n", "class     size", "     mallocs", "       frees",
       "  refills", "   drains", " cached", "   cap");
   for (unsigned c = 0; c < HAK_NCLASS; c++) {
-    if (!s.alloc[c] && !s.free[c]) continue;
+    if (!s->alloc[c] && !s->free[c]) continue;
     char line[160];
     hak_fmt(line, sizeof line, "  %s", tier_name[g_class[c].tier]);
     out(k, "%s", line);
@@ -149,7 +152,7 @@ static void report(sink_t *k) {
     size_t n = hak_fmt(num, sizeof num, "%u", (uint64_t)g_class[c].size);
     for (size_t i = strlen(tier_name[g_class[c].tier]) + n; i < 14; i++) out(k, " ");
     out(k, "%s", num);
-    uint64_t vals[6] = {s.alloc[c], s.free[c], s.refill[c], s.drain[c], s.cached[c],
+    uint64_t vals[6] = {s->alloc[c], s->free[c], s->refill[c], s->drain[c], s->cached[c],
                         hak_policy()->cap[c]};
     const int width[6] = {13, 13, 10, 10, 8, 7};
     for (int v = 0; v < 6; v++) {
@@ -161,7 +164,7 @@ static void report(sink_t *k) {
   }
   for (int t = 0; t < 4; t++)
     out(k, "  tier %s: mallocs %u, frees %u\n", tier_name[t], o.mallocs[t], o.frees[t]);
-  out(k, "  remote frees: %u sent, %u collected by their owners\n", s.remote_free, s.remote_collected);
+  out(k, "  remote frees: %u sent, %u collected by their owners\n", s->remote_free, s->remote_collected);
   out(k, "  shared pool: stage1 (EMPTY reuse) %u, stage2 (UNUSED slot) %u, stage3 (new SuperSlab) %u, "
          "released %u, decommitted %u, SuperSlabs now %u, unmapped %u, EMPTY now %u KiB\n",
       o.sp_stage[0], o.sp_stage[1], o.sp_stage[2], o.sp_release,
@@ -177,7 +180,7 @@ static void report(sink_t *k) {
   out(k, "  memory: committed %u KiB, peak %u KiB; threads %u (heaps %u, in use %u, adopted %u); "
          "ACE updates %u; invalid frees %u\n",
       o.committed_bytes >> 10, o.peak_committed_bytes >> 10,
-      hak_cnt_get(&g_stats.threads_started), s.heaps, s.heaps_in_use,
+      hak_cnt_get(&g_stats.threads_started), s->heaps, s->heaps_in_use,
       hak_cnt_get(&g_stats.heaps_adopted), hak_cnt_get(&g_stats.ace_updates), o.invalid_frees);
   uint64_t m = o.mallocs[0] + o.mallocs[1] + o.mallocs[2] + o.mallocs[3];
   uint64_t f = o.frees[0] + o.frees[1] + o.frees[2] + o.frees[3];
@@ -194,9 +197,16 @@ static void report(sink_t *k) {
 static void report_to(int fd, FILE *f) {
   sink_t k = {fd, f, 0};
   hak_lock(&g_report_lock);
+  hak_lock(&g_sums_lock);
   report(&k);
+  hak_unlock(&g_sums_lock);
   flush(&k);
   hak_unlock(&g_report_lock);
+}
+
+void hak_stats_reset_locks(void) {
+  hak_lock_reset(&g_report_lock);
+  hak_lock_reset(&g_sums_lock);
 }
 
 /* Programs such as coreutils close stderr before exit: the report goes to a
@@ -213,16 +223,14 @@ HAK_API void hak_malloc_stats(void) { report_to(2, NULL); }
 HAK_API struct hak_mallinfo hak_mallinfo2(void) {
   struct hak_mallinfo mi;
   memset(&mi, 0, sizeof mi);
-  static heap_sums_t s;
-  static hak_lock_t lock = HAK_LOCK_INIT;
-  hak_lock(&lock);
-  sum_heaps(&s);
+  hak_lock(&g_sums_lock);
+  sum_heaps(&g_sums);
   size_t in_use = 0;
   for (unsigned c = 0; c < HAK_NCLASS; c++) {
-    uint64_t live = s.alloc[c] > s.free[c] ? s.alloc[c] - s.free[c] : 0;
+    uint64_t live = g_sums.alloc[c] > g_sums.free[c] ? g_sums.alloc[c] - g_sums.free[c] : 0;
     in_use += (size_t)live * g_class[c].size;
   }
-  hak_unlock(&lock);
+  hak_unlock(&g_sums_lock);
   size_t big_n, big_b, bc_n, bc_b;
   hak_big_usage(&big_n, &big_b, &bc_n, &bc_b);
   size_t committed = atomic_load(&g_stats.committed_bytes);

@@ -25,6 +25,7 @@ extern hak_global_stats_t g_stats;
 
 void hak_stats_report_exit(void); /* HAKMEM_STATS=1 report at exit, no malloc */
 void hak_stats_keep_stderr(void);
+void hak_stats_reset_locks(void); /* fork child */
 
 #pragma GCC visibility pop
 
