@@ -13,7 +13,7 @@
 #include "shared_pool.h"
 #include "stats.h"
 
-#define ACE_WINDOW 4096 /* slow-path events between decisions */
+#define ACE_WINDOW 512 /* slow-path events between decisions */
 #define ACE_SNAPSHOTS 8 /* readers copy a policy in far less than 8 windows */
 
 static hak_policy_t g_snap[ACE_SNAPSHOTS];

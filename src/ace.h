@@ -25,6 +25,9 @@ HAK_INLINE const hak_policy_t *hak_policy(void) {
   return atomic_load_explicit(&g_policy, memory_order_acquire);
 }
 
+/* A heap hands in its counts every this many slow-path events. */
+#define HAK_ACE_HEAP_EVENTS 64
+
 void hak_ace_init(void);
 struct hak_heap;
 /* A heap hands in its window of slow-path events. */

@@ -127,7 +127,7 @@ static HAK_NOINLINE void free_slow(void *p) {
   if (HAK_LIKELY(hak_registry_test(a))) {
     hak_slab_t *s = hak_slab_of(p);
     hak_heap_t *owner = s->owner;
-    if (owner && owner != t_heap && hak_is_block_start(s, a) && a < (uintptr_t)s->head->carve) {
+    if (owner && owner != t_heap && hak_is_block_start(s, a) && a < (uintptr_t)s->carve) {
       remote_free(s, p);
       return;
     }

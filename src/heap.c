@@ -204,7 +204,7 @@ static uint32_t refill_sll(hak_heap_t *h, unsigned cls, uint32_t want) {
       for (uint32_t i = 1; i < n; i++, b += bs) hak_sll_set_next(b, b + bs);
       hak_sll_set_next(b, l->head);
       l->head = first;
-      s->carve = first + (size_t)n * bs;
+      hak_slab_set_carve(s, first + (size_t)n * bs);
       s->used += n;
       got += n;
     }
@@ -257,7 +257,7 @@ void *hak_heap_refill_alloc(hak_heap_t *h, unsigned cls, size_t size) {
     }
     h->n_refill[cls]++;
     h->win_refill[cls]++;
-    if (++h->win_events >= 256) hak_ace_report(h);
+    if (++h->win_events >= HAK_ACE_HEAP_EVENTS) hak_ace_report(h);
     if (!refill_sll(h, cls, h->batch[cls])) {
       errno = ENOMEM;
       return NULL;
@@ -299,7 +299,7 @@ static void drain_to(hak_heap_t *h, unsigned cls, uint32_t keep) {
 void hak_heap_drain(hak_heap_t *h, unsigned cls) {
   h->n_drain[cls]++;
   h->win_drain[cls]++;
-  if (++h->win_events >= 256) hak_ace_report(h);
+  if (++h->win_events >= HAK_ACE_HEAP_EVENTS) hak_ace_report(h);
   drain_to(h, cls, h->sll[cls].cap / 2);
 }
 
@@ -325,7 +325,7 @@ void *hak_heap_alloc_zero_aware(hak_heap_t *h, unsigned cls, bool *zero) {
   }
   if (s->free || s->carve >= slab_end(s)) return hak_heap_alloc(cls, g_class[cls].size);
   void *b = s->carve;
-  s->carve += s->bsize;
+  hak_slab_set_carve(s, s->carve + s->bsize);
   s->used++;
   h->sll[cls].n_alloc++;
   h->sll[cls].n_direct++;

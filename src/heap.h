@@ -109,7 +109,7 @@ HAK_INLINE bool hak_heap_free_fast(void *p) {
   hak_heap_t *h = t_heap;
   hak_slab_t *s = hak_slab_of(p);
   if (HAK_UNLIKELY(s->owner != h)) return false;
-  if (HAK_UNLIKELY(!hak_is_block_start(s, a) || a >= (uintptr_t)s->head->carve)) return false;
+  if (HAK_UNLIKELY(!hak_is_block_start(s, a) || a >= (uintptr_t)s->carve)) return false;
   hak_sll_t *l = (hak_sll_t *)((char *)h + s->sll_off);
   if (HAK_UNLIKELY(p == l->head)) return false; /* double free, reported by the slow path */
   hak_sll_set_next(p, l->head);

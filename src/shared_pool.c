@@ -142,7 +142,7 @@ hak_slab_t *hak_sp_acquire(hak_heap_t *h, unsigned cls) {
   if (s) {
     hak_cnt_add(&g_stats.sp_stage[0], 1);
     s->free = NULL;
-    s->carve = (char *)s->base;
+    hak_slab_set_carve(s, (char *)s->base);
     s->used = 0;
     s->nfree = 0;
     s->state = HAK_SLOT_ACTIVE;

@@ -48,7 +48,6 @@ void hak_ss_slab_setup(hak_ss_t *ss, unsigned first, unsigned cls, hak_heap_t *h
     s->nslots = i == 0 ? ci->slots : 0;
   }
   head->free = NULL;
-  head->carve = (char *)base;
   head->used = 0;
   head->nfree = 0;
   head->state = HAK_SLOT_ACTIVE;
@@ -56,6 +55,7 @@ void hak_ss_slab_setup(hak_ss_t *ss, unsigned first, unsigned cls, hak_heap_t *h
   head->fresh = fresh;
   head->next = head->prev = NULL;
   atomic_store_explicit(&head->remote, NULL, memory_order_relaxed);
+  hak_slab_set_carve(head, (char *)base);
   hak_ss_slab_set_owner(head, h);
 }
 

@@ -31,7 +31,7 @@ typedef struct hak_slab {
   uint8_t cls;
   uint8_t nslots;   /* slots in this slab (head only) */
   void *free;       /* head only: blocks returned to the slab */
-  char *carve;      /* head only: next never-handed-out block */
+  char *carve;      /* next never-handed-out block, mirrored in every slot (hak_slab_set_carve) */
   uint32_t used;    /* head only: blocks out of the slab (user, TLS SLL, remote) */
   uint16_t sll_off; /* byte offset of the class's TLS SLL in a heap */
   uint16_t pad0_;
@@ -93,6 +93,12 @@ HAK_INLINE hak_slab_t *hak_slab_from_id(uint32_t id) {
 }
 HAK_INLINE uint32_t hak_slots_mask(unsigned first, unsigned n) {
   return (uint32_t)((((uint64_t)1 << n) - 1) << first);
+}
+
+/* Moves a slab's carve point; every slot keeps a copy so that free's check
+ * "was this block ever handed out" reads the slot it already has. */
+HAK_INLINE void hak_slab_set_carve(hak_slab_t *head, char *carve) {
+  for (unsigned i = 0; i < head->nslots; i++) head[i].carve = carve;
 }
 
 /* Whether a is the start of a block: a divisibility test by one multiply
