@@ -186,16 +186,29 @@ HAK_API size_t hak_malloc_usable_size(const void *p) {
   return usable_size(p, "malloc_usable_size");
 }
 
-HAK_API int hak_owns(const void *p) {
+static int owns_locked(const void *p) {
   uintptr_t a = (uintptr_t)p;
-  if (!p || !hak_init()) return 0;
-  if (!hak_registry_test(a)) return hak_big_find(p) != NULL;
+  if (!hak_registry_test(a)) return hak_big_find_locked(p) != NULL;
   hak_ss_t *ss = hak_ss_of(p);
   if (ss->magic != HAK_SS_MAGIC) return 0;
-  if (ss->kind == HAK_SS_BIG) return ss->big_live && hak_big_find(p) != NULL;
+  if (ss->kind == HAK_SS_BIG) return ss->big_live && hak_big_find_locked(p) != NULL;
   hak_slab_t *s = &ss->slab[hak_slot_of(p)];
   if (hak_slot_of(p) == 0 || !s->owner || s->head->state != HAK_SLOT_ACTIVE) return 0;
   return a < (uintptr_t)s->head->carve;
+}
+
+/* hak_owns may be asked about a block another thread is freeing this very
+ * moment: the big lock keeps Big mappings (unmapped only after their registry
+ * bit is cleared under that lock) and the reader count keeps SuperSlabs (unmapped
+ * only once no reader is inside) mapped while it reads their headers. */
+HAK_API int hak_owns(const void *p) {
+  if (!p || !hak_init()) return 0;
+  hak_big_lock();
+  hak_sp_reader_enter();
+  int r = owns_locked(p);
+  hak_sp_reader_exit();
+  hak_big_unlock();
+  return r;
 }
 
 /* --- calloc, realloc ------------------------------------------------------- */

@@ -282,17 +282,18 @@ void *hak_big_realloc(hak_ss_t *h, size_t size) {
   return (char *)n + off;
 }
 
-hak_ss_t *hak_big_find(const void *p) {
+hak_ss_t *hak_big_find_locked(const void *p) {
   uintptr_t a = (uintptr_t)p;
-  hak_ss_t *found = NULL;
-  hak_lock(&g_big_lock);
   for (hak_ss_t *h = g_big_live; h; h = h->big_next) {
     uintptr_t u = (uintptr_t)h + h->user_off;
-    if (a >= u && a < (uintptr_t)h + h->map_size) {
-      found = h;
-      break;
-    }
+    if (a >= u && a < (uintptr_t)h + h->map_size) return h;
   }
+  return NULL;
+}
+
+hak_ss_t *hak_big_find(const void *p) {
+  hak_lock(&g_big_lock);
+  hak_ss_t *found = hak_big_find_locked(p);
   hak_unlock(&g_big_lock);
   return found;
 }

@@ -17,6 +17,7 @@ void *hak_big_realloc(hak_ss_t *hdr, size_t size);
 /* A big block whose alignment put it outside its header's 2 MiB region. */
 hak_ss_t *hak_big_find_unregistered(const void *p);
 hak_ss_t *hak_big_find(const void *p); /* the live big block containing p */
+hak_ss_t *hak_big_find_locked(const void *p); /* the same, with hak_big_lock() held */
 size_t hak_bigcache_flush(void);
 void hak_big_usage(size_t *live_count, size_t *live_bytes, size_t *cached_count, size_t *cached_bytes);
 void hak_big_lock(void);

@@ -204,7 +204,7 @@ void hak_sp_release(hak_slab_t *head) {
 
 static void graveyard_flush(void) {
   /* Called with g_sp_lock held. */
-  if (!g_sp_graveyard || atomic_load_explicit(&g_sp_readers, memory_order_acquire)) return;
+  if (!g_sp_graveyard || atomic_load_explicit(&g_sp_readers, memory_order_seq_cst)) return;
   hak_ss_t *ss = g_sp_graveyard;
   g_sp_graveyard = NULL;
   while (ss) {
@@ -253,6 +253,9 @@ size_t hak_sp_trim(size_t keep, size_t spare) {
   atomic_flag_clear_explicit(&g_sp_trim_lock.f, memory_order_release);
   return released;
 }
+
+void hak_sp_reader_enter(void) { atomic_fetch_add_explicit(&g_sp_readers, 1, memory_order_seq_cst); }
+void hak_sp_reader_exit(void) { atomic_fetch_sub_explicit(&g_sp_readers, 1, memory_order_release); }
 
 size_t hak_sp_empty_bytes(void) { return atomic_load_explicit(&g_sp_empty_bytes, memory_order_relaxed); }
 size_t hak_sp_empty_slabs(void) { return atomic_load_explicit(&g_sp_empty_count, memory_order_relaxed); }

@@ -19,6 +19,10 @@ void hak_sp_release(hak_slab_t *head);
 /* Decommits EMPTY slabs until at most keep bytes stay EMPTY, and unmaps
  * wholly unused SuperSlabs beyond spare. Returns bytes released. */
 size_t hak_sp_trim(size_t keep, size_t spare);
+/* While a thread is between these, no SuperSlab is unmapped: for readers of
+ * headers at addresses they do not own (hak_owns). */
+void hak_sp_reader_enter(void);
+void hak_sp_reader_exit(void);
 size_t hak_sp_empty_bytes(void);
 size_t hak_sp_empty_slabs(void);
 void hak_sp_lock_all(void);
