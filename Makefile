@@ -4,6 +4,7 @@
 #   make HARDENED=1 encoded free-list pointers + guard pages, in build-hardened/
 #   make test       builds and runs every test (ends with "N passed, M failed")
 #   make bench      builds and runs the allocator comparison, writes docs/BENCHMARKS.md
+#   make fuzz       fuzzes the hak_* API (libFuzzer, clang) for FUZZ_SECONDS (default 60)
 #   make install PREFIX=/usr/local
 
 CC      ?= cc
@@ -37,7 +38,7 @@ HDRS     := $(wildcard src/*.h) include/hakmem.h
 
 LIBS := $(BUILD)/libhakmem.so $(BUILD)/libhakmem.a $(BUILD)/libhakmem_core.a
 
-.PHONY: all lib test bench bench-quick install uninstall clean format
+.PHONY: all lib test bench bench-quick fuzz install uninstall clean format
 all: $(LIBS)
 lib: $(LIBS)
 
@@ -91,8 +92,12 @@ bench: $(LIBS)
 bench-quick: $(LIBS)
 	./scripts/bench.sh --quick $(BENCH_ARGS)
 
+# libFuzzer on the hak_* API against an ASan/UBSan core: make fuzz FUZZ_SECONDS=600
+fuzz:
+	./scripts/fuzz.sh $(or $(FUZZ_SECONDS),60)
+
 format:
 	clang-format -i src/*.c src/*.h include/*.h tests/*.c bench/*.c
 
 clean:
-	rm -rf build build-debug build-hardened build-asan build-tests build-bench
+	rm -rf build build-debug build-hardened build-asan build-tests build-bench build-fuzz
