@@ -166,14 +166,17 @@ static hak_ss_t *cache_take(size_t need, uint64_t now) {
     h->map_size = need;
     return h;
   }
+  /* Moving the pages unmaps the old place: under the lock, as every change
+   * of a registered Big region is, so hak_owns never reads a moving header. */
+  hak_lock(&g_big_lock);
   hak_registry_clear((uintptr_t)h);
   hak_ss_t *n = hak_os_remap_aligned(h, old, need, HAK_SS_SIZE);
+  hak_registry_set((uintptr_t)(n ? n : h));
+  hak_unlock(&g_big_lock);
   if (!n) { /* could not grow it: it goes back to the cache */
-    hak_registry_set((uintptr_t)h);
     cache_put(h, now);
     return NULL;
   }
-  hak_registry_set((uintptr_t)n);
   hak_os_commit_add((int64_t)(need - old));
   n->map_size = need;
   return n;
