@@ -15,17 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-static int g_fail, g_checks;
-#define CHECK(c, ...)                                                                              \
-  do {                                                                                             \
-    g_checks++;                                                                                    \
-    if (!(c)) {                                                                                    \
-      g_fail++;                                                                                    \
-      fprintf(stderr, "%s:%d: check failed: %s: ", __FILE__, __LINE__, #c);                       \
-      fprintf(stderr, __VA_ARGS__);                                                                \
-      fputc('\n', stderr);                                                                         \
-    }                                                                                              \
-  } while (0)
+#include "unit_check.h"
 
 static void test_size_classes(void) {
   hak_free(hak_malloc(1)); /* make sure hakmem is initialised */

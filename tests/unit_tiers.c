@@ -15,17 +15,7 @@
 #include <string.h>
 #include <sys/resource.h>
 
-static int g_fail, g_checks;
-#define CHECK(c, ...)                                                                              \
-  do {                                                                                             \
-    g_checks++;                                                                                    \
-    if (!(c)) {                                                                                    \
-      g_fail++;                                                                                    \
-      fprintf(stderr, "%s:%d: check failed: %s: ", __FILE__, __LINE__, #c);                       \
-      fprintf(stderr, __VA_ARGS__);                                                                \
-      fputc('\n', stderr);                                                                         \
-    }                                                                                              \
-  } while (0)
+#include "unit_check.h"
 
 static int tier_of(const void *p) {
   hak_ss_t *ss = hak_ss_of(p);
