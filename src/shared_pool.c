@@ -260,12 +260,6 @@ void hak_sp_reader_exit(void) { atomic_fetch_sub_explicit(&g_sp_readers, 1, memo
 size_t hak_sp_empty_bytes(void) { return atomic_load_explicit(&g_sp_empty_bytes, memory_order_relaxed); }
 size_t hak_sp_empty_slabs(void) { return atomic_load_explicit(&g_sp_empty_count, memory_order_relaxed); }
 
-void hak_sp_foreach(void (*fn)(hak_ss_t *, void *), void *arg) {
-  hak_lock(&g_sp_lock);
-  for (hak_ss_t *ss = g_sp_list; ss; ss = ss->next) fn(ss, arg);
-  hak_unlock(&g_sp_lock);
-}
-
 void hak_sp_lock_all(void) {
   hak_lock(&g_sp_trim_lock);
   hak_lock(&g_sp_lock);

@@ -28,8 +28,6 @@ size_t hak_sp_empty_slabs(void);
 void hak_sp_lock_all(void);
 void hak_sp_unlock_all(void);
 void hak_sp_reset_locks(void);
-/* Calls fn for every SuperSlab (under the pool lock). */
-void hak_sp_foreach(void (*fn)(hak_ss_t *, void *), void *arg);
 
 #pragma GCC visibility pop
 

@@ -11,7 +11,6 @@
 #define KiB ((size_t)1024)
 #define MiB ((size_t)1024 * 1024)
 
-static int g_static_object;
 
 /* sizes of the sweep: every tier boundary, both sides */
 static const size_t boundary_sizes[] = {
@@ -69,26 +68,6 @@ static void check_disjoint(live_t *v, size_t n, const char *what) {
 }
 
 /* ------------------------------------------------------------ sections */
-
-static void test_not_ours(void) {
-#ifdef TEST_AGAINST_GLIBC
-  return; /* the glibc shim cannot tell */
-#endif
-  int local = 0;
-  CHECK(!hk_owns(NULL), "hak_owns(NULL) != 0");
-  CHECK(!hk_owns(&local), "hak_owns(stack) != 0");
-  CHECK(!hk_owns(&g_static_object), "hak_owns(static object) != 0");
-  CHECK(!hk_owns((void *)test_not_ours), "hak_owns(code) != 0");
-  void *m = mmap(NULL, 4 * MiB, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-  if (m != MAP_FAILED) {
-    CHECK(!hk_owns(m), "hak_owns(foreign mmap) != 0");
-    CHECK(!hk_owns((char *)m + 2 * MiB), "hak_owns(foreign mmap + 2MiB) != 0");
-    munmap(m, 4 * MiB);
-  }
-  CHECK(!hk_owns((void *)(uintptr_t)0x1000), "hak_owns(0x1000) != 0");
-  CHECK(!hk_owns((void *)(uintptr_t)0x7ffffffff000ULL), "hak_owns(top of user space) != 0");
-  CHECK(!hk_owns((void *)(uintptr_t)0xffff800000000000ULL), "hak_owns(kernel address) != 0");
-}
 
 static void test_proof(void) {
   hak_stats_t s0, s1, s2;
@@ -668,7 +647,6 @@ int main(int argc, char **argv) {
     test_##name();                                                             \
     hk_note("section %-16s %.2fs, %d failure(s) so far", #name, hk_now() - t0, hk_failures); \
   }
-  SECTION(not_ours);
   SECTION(proof);
   SECTION(malloc_sweep);
   SECTION(many_small);
