@@ -41,6 +41,13 @@ void hak_ace_init(void) {
      * least 32 so that small-block churn stays on the fast path. */
     uint32_t min_cap = g_class[c].tier == HAK_TIER_TINY ? 32 : 1;
     uint32_t cap = clamp_u32(g_cfg.fast_cap_bytes / sz, min_cap, g_cfg.fast_cap);
+    if (g_class[c].tier == HAK_TIER_MID) {
+      /* Mid slabs hold few blocks (1-51): room for two slabs' worth lets a
+       * refill take a slab's whole free list at once (refill_sll), bounded
+       * to 16x the byte budget (256 KiB by default) per class. */
+      uint32_t two_slabs = clamp_u32(2u * g_class[c].capacity, 1, (16u * g_cfg.fast_cap_bytes) / sz);
+      if (cap < two_slabs) cap = clamp_u32(two_slabs, 1, g_cfg.fast_cap);
+    }
     if (cap < min_cap) cap = min_cap;
     p->cap[c] = cap;
     uint32_t batch = clamp_u32(g_cfg.refill_bytes / sz, 1, 512);

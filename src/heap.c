@@ -185,6 +185,17 @@ static uint32_t refill_sll(hak_heap_t *h, unsigned cls, uint32_t want) {
     HAK_ASSERT(s->owner == h && s->head == s && s->cls == cls && s->state == HAK_SLOT_ACTIVE);
     HAK_TRACE("hakmem: refill class %u from slab %p (used %u, free %u)", cls, (void *)s,
               (uint64_t)s->used, (uint64_t)s->nfree);
+    if (!l->head && s->free && (s->nfree <= want || s->nfree <= (uint32_t)l->room / 2)) {
+      /* The slab's whole free list becomes the SLL as it is, when that leaves
+       * the SLL at most half full (else the next frees would drain it
+       * again). Walking the list would cost a cache miss per block, since
+       * freed blocks are cold: that walk dominated refills of Mid classes. */
+      l->head = s->free;
+      s->free = NULL;
+      got += s->nfree;
+      s->used += s->nfree;
+      s->nfree = 0;
+    }
     while (got < want && s->free) {
       void *b = s->free;
       s->free = hak_sll_next(b);
