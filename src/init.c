@@ -7,7 +7,6 @@
 #include "config.h"
 #include "errors.h"
 #include "heap.h"
-#include "registry.h"
 #include "shared_pool.h"
 #include "size_class.h"
 #include "stats.h"
@@ -75,11 +74,6 @@ bool hak_init_slow(void) {
   clock_gettime(CLOCK_MONOTONIC, &ts);
   g_sll_key = ((uintptr_t)ts.tv_nsec * 0x9e3779b97f4a7c15ull) ^ (uintptr_t)&ts ^ 0x5bd1e995u;
 #endif
-  if (!hak_registry_init()) {
-    atomic_store(&g_hak_ready, 0);
-    t_initialising = 0;
-    return false;
-  }
   pthread_key_create(&g_exit_key, on_thread_exit);
   pthread_atfork(atfork_prepare, atfork_parent, atfork_child);
   if (g_cfg.crash_report) hak_crash_handler_install();

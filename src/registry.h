@@ -8,15 +8,19 @@
 
 #pragma GCC visibility push(hidden) /* internal: no GOT indirection */
 
-extern _Atomic(uint64_t) *g_registry; /* 2^26 bits in a MAP_NORESERVE mapping */
+#define HAK_REG_WORDS ((size_t)1 << (HAK_ADDR_BITS - HAK_SS_SHIFT - 6))
+/* 2^26 bits, 8 MiB of .bss: a page of it is touched only where a region is
+ * registered; reads elsewhere see the kernel's zero page. Being static, it is
+ * valid before hakmem initialises, and free reaches it without loading a
+ * pointer. */
+extern _Atomic(uint64_t) g_registry[HAK_REG_WORDS];
 
-bool hak_registry_init(void);
 void hak_registry_set(uintptr_t region);
 void hak_registry_clear(uintptr_t region);
 
 HAK_INLINE bool hak_registry_test(uintptr_t a) {
   uintptr_t w = a >> (HAK_SS_SHIFT + 6);
-  if (HAK_UNLIKELY(w >= ((uintptr_t)1 << (HAK_ADDR_BITS - HAK_SS_SHIFT - 6)))) return false;
+  if (HAK_UNLIKELY(w >= HAK_REG_WORDS)) return false;
   return (atomic_load_explicit(&g_registry[w], memory_order_relaxed) >> ((a >> HAK_SS_SHIFT) & 63)) & 1;
 }
 
