@@ -75,6 +75,7 @@ void hak_config_init(void) {
     g_cfg.empty_budget = 64u << 20;
     g_cfg.spare_superslabs = 8;
     g_cfg.bigcache_bytes = 1u << 30;
+    g_cfg.thp = 1;
   } else if (mode && (!strcmp(mode, "low-memory") || !strcmp(mode, "low_memory"))) {
     g_cfg.mode = "low-memory";
     g_cfg.fast_cap = 64;

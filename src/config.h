@@ -11,7 +11,7 @@ typedef struct hak_config {
   int on_error_warn;      /* HAKMEM_ON_ERROR=warn: report bad frees and continue */
   int learn;              /* HAKMEM_LEARN: ACE adapts the policy */
   int madv_free;          /* HAKMEM_MADV_FREE: MADV_FREE instead of MADV_DONTNEED */
-  int thp;                /* HAKMEM_THP: transparent huge pages for big blocks */
+  int thp;                /* HAKMEM_THP: transparent huge pages for SuperSlabs and big blocks */
   int crash_report;       /* HAKMEM_CRASH_REPORT: signal handler for crash reports */
   int debug;              /* HAKMEM_DEBUG: trace (debug builds only) */
   size_t big_threshold;   /* HAKMEM_BIG_THRESHOLD: above this, own mapping */

@@ -3,7 +3,9 @@
  * and thread-exit adoption. Built against libhakmem_core.a with -Isrc (also
  * with ASan/UBSan by the runner); exits non-zero on any failed check. */
 #include "hakmem.h"
+#include "config.h"
 #include "heap.h"
+#include "os.h"
 #include "registry.h"
 #include "shared_pool.h"
 #include "size_class.h"
@@ -14,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "unit_check.h"
 
@@ -105,6 +108,51 @@ static void test_registry(void) {
   CHECK(hak_registry_test((uintptr_t)p) && hak_owns(p), "block registered and owned");
   CHECK(!hak_owns(&local), "stack not owned");
   hak_free(p);
+}
+
+/* 1 if the mapping holding p carries MADV_HUGEPAGE ("hg" among smaps'
+ * VmFlags), 0 if not, -1 if p is in no mapping. */
+static int vma_hugepage(const void *p) {
+  FILE *f = fopen("/proc/self/smaps", "r");
+  if (!f) return -1;
+  char line[512];
+  int in = 0, r = -1;
+  while (fgets(line, sizeof line, f)) {
+    unsigned long lo, hi;
+    if (sscanf(line, "%lx-%lx ", &lo, &hi) == 2) /* a mapping's first line */
+      in = (uintptr_t)p >= lo && (uintptr_t)p < hi;
+    else if (in && !strncmp(line, "VmFlags:", 8)) {
+      r = strstr(line, " hg") != NULL;
+      break;
+    }
+  }
+  fclose(f);
+  return r;
+}
+
+/* HAKMEM_THP asks for huge pages on SuperSlabs (before their first touch)
+ * and on Big blocks; without it hakmem leaves the kernel's default. */
+static void test_thp(void) {
+  if (access("/sys/kernel/mm/transparent_hugepage/enabled", F_OK) != 0) {
+    printf("unit_internals: kernel without transparent huge pages, THP checks skipped\n");
+    return;
+  }
+  int saved = g_cfg.thp;
+  for (int on = 0; on <= 1; on++) {
+    g_cfg.thp = on;
+    hak_ss_t *ss = hak_ss_new();
+    CHECK(ss != NULL, "hak_ss_new");
+    if (!ss) continue;
+    CHECK(vma_hugepage(ss) == on, "SuperSlab %p: MADV_HUGEPAGE %s", (void *)ss, on ? "missing" : "unasked");
+    CHECK(vma_hugepage((char *)ss + HAK_SS_SIZE - 1) == on, "the whole SuperSlab");
+    hak_ss_retire(ss);
+    hak_os_unmap(ss, HAK_SS_SIZE);
+    char *b = hak_malloc(8u << 20);
+    CHECK(b && vma_hugepage(b + (4u << 20)) == on, "big block: MADV_HUGEPAGE %s", on ? "missing" : "unasked");
+    hak_free(b);
+    hak_malloc_trim(0); /* no cached big mapping carries this setting into the next round */
+  }
+  g_cfg.thp = saved;
 }
 
 static void test_shared_pool_stages(void) {
@@ -223,6 +271,7 @@ int main(void) {
   test_size_classes();
   test_superslab_arithmetic();
   test_registry();
+  test_thp();
   test_shared_pool_stages();
   test_remote_free();
   test_thread_exit_adoption();
