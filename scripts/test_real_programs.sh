@@ -3,7 +3,7 @@
 #
 #   scripts/test_real_programs.sh LIB.so NAME [WORKDIR]
 #
-# NAME is one of: stats python sqlite git sort
+# NAME is one of: stats python sqlite git cc sort
 # Each runs the same workload twice, once plainly and once with hakmem
 # preloaded (and HAKMEM_STATS=1), and requires the same exit status and the
 # same output (sha256), plus proof that hakmem served the run: a
@@ -231,6 +231,20 @@ git archive --format=tar HEAD | sha256sum
 git blame -s dir3/file3.txt | head -5
 EOF
   run_pair git sh "$WORK/git.sh" || exit 1
+  ;;
+
+cc)
+  # the compilers (cc1, cc1plus: obstacks, GC'd trees, many small nodes)
+  # compiling hakmem's own sources and its C++ test to assembly on stdout
+  need gcc
+  need g++
+  ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+  cat >"$WORK/cc.sh" <<EOF
+set -e
+for f in "$ROOT"/src/*.c; do gcc -std=c11 -D_GNU_SOURCE -O2 -I"$ROOT/include" -I"$ROOT/src" -S -o - "\$f"; done
+g++ -std=c++17 -O2 -I"$ROOT/include" -S -o - "$ROOT/tests/test_cxx.cpp"
+EOF
+  run_pair cc sh "$WORK/cc.sh" || exit 1
   ;;
 
 sort)
