@@ -99,7 +99,7 @@ for src in tests/unit_*.c; do
   n=$(basename "$src" .c)
   TESTS+=("$n.core|unit-core|$src" "$n.asan|unit-asan|$src")
 done
-for p in stats python sqlite git cc sort; do
+for p in stats python sqlite git cc redis sort; do
   TESTS+=("real.$p|real|$p")
 done
 

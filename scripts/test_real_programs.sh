@@ -3,7 +3,7 @@
 #
 #   scripts/test_real_programs.sh LIB.so NAME [WORKDIR]
 #
-# NAME is one of: stats python sqlite git cc sort
+# NAME is one of: stats python sqlite git cc redis sort
 # Each runs the same workload twice, once plainly and once with hakmem
 # preloaded (and HAKMEM_STATS=1), and requires the same exit status and the
 # same output (sha256), plus proof that hakmem served the run: a
@@ -245,6 +245,61 @@ for f in "$ROOT"/src/*.c; do gcc -std=c11 -D_GNU_SOURCE -O2 -I"$ROOT/include" -I
 g++ -std=c++17 -O2 -I"$ROOT/include" -S -o - "$ROOT/tests/test_cxx.cpp"
 EOF
   run_pair cc sh "$WORK/cc.sh" || exit 1
+  ;;
+
+redis)
+  # a server: IO threads, every data type, a fork (BGSAVE) under load, and a
+  # restart that loads the saved file; the dataset digest must match the run
+  # without hakmem at each step
+  need redis-server
+  need redis-cli
+  need redis-benchmark
+  cat >"$WORK/redis.sh" <<'EOF'
+set -e
+sock="$PWD/redis.sock"
+start() {
+  redis-server --port 0 --unixsocket "$sock" --dir "$PWD" --dbfilename dump.rdb --save '' \
+    --appendonly no --io-threads 2 --io-threads-do-reads yes --enable-debug-command yes \
+    --logfile "$PWD/server.log" &
+  pid=$!
+  for i in $(seq 100); do redis-cli -s "$sock" ping >/dev/null 2>&1 && return; sleep 0.1; done
+  echo "redis-server did not start" >&2
+  exit 1
+}
+cli() { redis-cli -s "$sock" "$@"; }
+trap 'kill $pid 2>/dev/null || true' EXIT
+start
+cli debug populate 100000 key 100
+awk 'BEGIN { for (i = 0; i < 30000; i++) {
+  printf "RPUSH list:%d %s\n", i % 300, substr("abcdefghijklmnopqrstuvwxyz0123456789", 1 + i % 30) i
+  printf "HSET hash:%d f%d %s\n", i % 500, i, sprintf("%0" (1 + i % 200) "d", i)
+  printf "SADD set:%d m%d\n", i % 200, i * 7 % 10007
+  printf "ZADD zset:%d %d z%d\n", i % 100, i * 31 % 997, i
+  printf "APPEND grow:%d %s\n", i % 50, sprintf("%0" (1 + i % 300) "d", i)
+  if (i % 3 == 0) printf "DEL key:%d\n", i * 3
+  if (i % 5 == 0) printf "LPOP list:%d\n", (i / 5) % 300
+} }' | cli >/dev/null
+redis-benchmark -s "$sock" -q -c 20 -n 20000 -t set,get,incr,lpush,rpush,lpop,rpop,sadd,hset,lrange_100,mset >/dev/null
+cli dbsize
+cli debug digest
+cli bgsave >/dev/null
+# more writes while the child saves: copy-on-write in both processes
+redis-benchmark -s "$sock" -q -c 20 -n 20000 -t set,lpush,hset >/dev/null
+for i in $(seq 600); do
+  cli info persistence | grep -q '^rdb_bgsave_in_progress:0' && break
+  sleep 0.1
+done
+cli info persistence | grep -o '^rdb_last_bgsave_status:[a-z]*'
+cli debug digest
+cli shutdown nosave >/dev/null 2>&1 || true
+wait $pid || true
+start
+cli dbsize
+cli debug digest
+cli shutdown nosave >/dev/null 2>&1 || true
+wait $pid || true
+EOF
+  run_pair redis sh "$WORK/redis.sh" || exit 1
   ;;
 
 sort)
