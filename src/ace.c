@@ -8,6 +8,7 @@
  * thread caches hold. Policies are immutable once published; a heap picks up
  * a new one on its next slow path. */
 #include "ace.h"
+#include "big.h"
 #include "config.h"
 #include "heap.h"
 #include "shared_pool.h"
@@ -116,6 +117,7 @@ void hak_ace_reset_lock(void) { hak_lock_reset(&g_ace_lock); }
 void hak_ace_report(hak_heap_t *h) {
   uint32_t ev = h->win_events;
   h->win_events = 0;
+  hak_bigcache_expire(); /* a relaxed load unless a cached run has expired */
   if (!g_cfg.learn) return;
   for (unsigned c = 0; c < HAK_NCLASS; c++) {
     if (h->win_refill[c]) atomic_fetch_add_explicit(&g_win_refill[c], h->win_refill[c], memory_order_relaxed);

@@ -18,6 +18,9 @@ static hak_ss_t *g_big_live;                      /* every live big block */
 static hak_ss_t *g_cache_new, *g_cache_old;       /* BigCache, newest first */
 static size_t g_cache_bytes, g_cache_count;
 static size_t g_live_bytes, g_live_count;
+/* When the oldest cached run was cached (0: cache empty), readable without
+ * the lock so that slow paths can check for expired runs for free. */
+static _Atomic uint64_t g_cache_oldest;
 
 static uint64_t now_ms(void) {
   struct timespec ts;
@@ -49,6 +52,7 @@ static void cache_remove(hak_ss_t *h) {
   else g_cache_old = h->big_prev;
   g_cache_bytes -= h->map_size;
   g_cache_count--;
+  atomic_store_explicit(&g_cache_oldest, g_cache_old ? g_cache_old->big_time : 0, memory_order_relaxed);
 }
 
 /* Unmapping happens after the lock is dropped: the list of victims is
@@ -95,6 +99,7 @@ static void cache_insert_locked(hak_ss_t *h, uint64_t now) {
   g_cache_new = h;
   g_cache_bytes += h->map_size;
   g_cache_count++;
+  atomic_store_explicit(&g_cache_oldest, g_cache_old->big_time, memory_order_relaxed);
 }
 
 /* Puts a run that is no longer handed out into BigCache, merged with cached
@@ -304,6 +309,17 @@ hak_ss_t *hak_big_find(const void *p) {
 hak_ss_t *hak_big_find_unregistered(const void *p) {
   hak_ss_t *h = hak_big_find(p);
   return h && hak_big_user(h) == p ? h : NULL;
+}
+
+void hak_bigcache_expire(void) {
+  uint64_t oldest = atomic_load_explicit(&g_cache_oldest, memory_order_relaxed);
+  if (!oldest) return;
+  uint64_t now = now_ms();
+  if (now <= oldest || now - oldest <= g_cfg.bigcache_ms) return;
+  hak_lock(&g_big_lock);
+  hak_ss_t *victims = cache_evict_locked(0, now);
+  hak_unlock(&g_big_lock);
+  unmap_list(victims);
 }
 
 size_t hak_bigcache_flush(void) {

@@ -19,6 +19,10 @@ hak_ss_t *hak_big_find_unregistered(const void *p);
 hak_ss_t *hak_big_find(const void *p); /* the live big block containing p */
 hak_ss_t *hak_big_find_locked(const void *p); /* the same, with hak_big_lock() held */
 size_t hak_bigcache_flush(void);
+/* Unmaps cached runs older than HAKMEM_BIGCACHE_MS. Big operations do this
+ * themselves; ACE calls it too, so that a program that has stopped using big
+ * blocks but keeps allocating small ones still gets that memory back. */
+void hak_bigcache_expire(void);
 void hak_big_usage(size_t *live_count, size_t *live_bytes, size_t *cached_count, size_t *cached_bytes);
 void hak_big_lock(void);
 void hak_big_unlock(void);

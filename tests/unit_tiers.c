@@ -4,6 +4,7 @@
  * fragmentation bound for a long mixed Mid/Large pattern. Linked with
  * libhakmem_core.a and -Isrc; exits non-zero on any failed check. */
 #include "big.h"
+#include "config.h"
 #include "hakmem.h"
 #include "heap.h"
 #include "size_class.h"
@@ -14,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <time.h>
 
 #include "unit_check.h"
 
@@ -176,6 +178,24 @@ static void test_bigcache(void) {
   CHECK(hak_malloc_trim(0) == 1, "malloc_trim reports a release");
   hak_big_usage(&live_n, &live_b, &c_n, &c_b);
   CHECK(c_b == 0 && c_n == 0, "malloc_trim empties BigCache");
+  /* The time bound holds without further big operations: small-object
+   * traffic (its slow paths report to ACE) expires the cached run. */
+  uint32_t saved_ms = g_cfg.bigcache_ms;
+  g_cfg.bigcache_ms = 50;
+  hak_free(hak_malloc(16u << 20));
+  hak_big_usage(&live_n, &live_b, &c_n, &c_b);
+  CHECK(c_n == 1, "the freed run is cached (%zu runs)", c_n);
+  struct timespec pause = {0, 120 * 1000 * 1000};
+  nanosleep(&pause, NULL);
+  enum { S = 4096 };
+  static void *small[S];
+  for (int round = 0; round < 20; round++) {
+    for (int i = 0; i < S; i++) small[i] = hak_malloc(48);
+    for (int i = 0; i < S; i++) hak_free(small[i]);
+  }
+  hak_big_usage(&live_n, &live_b, &c_n, &c_b);
+  CHECK(c_n == 0 && c_b == 0, "a run cached longer than HAKMEM_BIGCACHE_MS is unmapped (%zu runs left)", c_n);
+  g_cfg.bigcache_ms = saved_ms;
 }
 
 /* A long mixed pattern of Mid and Large blocks, in phases (Mid, Large, both):
