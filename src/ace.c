@@ -27,7 +27,7 @@ static _Atomic uint32_t g_win_refill[HAK_NCLASS], g_win_drain[HAK_NCLASS];
 static _Atomic uint32_t g_win_events;
 static hak_lock_t g_ace_lock = HAK_LOCK_INIT;
 static uint8_t g_idle[HAK_NCLASS];
-static uint64_t g_last_decommit;
+static uint64_t g_last_decommit, g_last_clean;
 static uint32_t g_quiet_windows;
 
 static uint32_t clamp_u32(uint64_t v, uint32_t lo, uint32_t hi) {
@@ -88,11 +88,16 @@ static void ace_decide(void) {
       g_idle[c] = 0;
     }
   }
-  /* EMPTY budget: decommits in consecutive windows mean memory is going back
-   * to the OS only to be faulted in again; keep more. Quiet windows let the
-   * budget fall back to the default. */
+  /* EMPTY budget: decommits and claims of clean (to be faulted) slots in the
+   * same window mean memory is going back to the OS only to be faulted in
+   * again; keep more. Decommits alone are a program freeing what it no
+   * longer needs: the budget stays. Quiet windows let it fall back to the
+   * default. */
   uint64_t dec = hak_cnt_get(&g_stats.sp_decommit);
-  if (dec - g_last_decommit >= 4 && next.empty_budget < 16 * g_default.empty_budget) {
+  uint64_t clean = hak_cnt_get(&g_stats.sp_clean_claims);
+  bool refaulting = clean - g_last_clean >= 4;
+  g_last_clean = clean;
+  if (dec - g_last_decommit >= 4 && refaulting && next.empty_budget < 16 * g_default.empty_budget) {
     next.empty_budget *= 2;
     changed = true;
     g_quiet_windows = 0;

@@ -85,7 +85,10 @@ static int claim_slots(hak_ss_t *ss, unsigned n, bool *fresh) {
       *fresh = !(dirty & want) && !g_cfg.madv_free;
       /* Clean slots were decommitted (or never touched): they count again now. */
       uint32_t clean = want & ~dirty;
-      if (clean) hak_os_commit_add((int64_t)__builtin_popcount(clean) << HAK_SLOT_SHIFT);
+      if (clean) {
+        hak_os_commit_add((int64_t)__builtin_popcount(clean) << HAK_SLOT_SHIFT);
+        hak_cnt_add(&g_stats.sp_clean_claims, (uint64_t)__builtin_popcount(clean));
+      }
       return first;
     }
   }
