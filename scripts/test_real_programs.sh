@@ -254,6 +254,8 @@ redis)
   need redis-server
   need redis-cli
   need redis-benchmark
+  rv=$(redis-server --version | grep -o 'v=[0-9]*' | cut -d= -f2)
+  [ "${rv:-0}" -ge 7 ] || fail "redis-server ${rv:-?}.x: version 7 or later is needed (--enable-debug-command)"
   cat >"$WORK/redis.sh" <<'EOF'
 set -e
 sock="$PWD/redis.sock"
@@ -262,7 +264,8 @@ start() {
     --appendonly no --io-threads 2 --io-threads-do-reads yes --enable-debug-command yes \
     --logfile "$PWD/server.log" &
   pid=$!
-  for i in $(seq 100); do redis-cli -s "$sock" ping >/dev/null 2>&1 && return; sleep 0.1; done
+  # ready means PONG: while it loads the saved file it answers LOADING, exit 0
+  for i in $(seq 300); do [ "$(redis-cli -s "$sock" ping 2>/dev/null)" = PONG ] && return; sleep 0.1; done
   echo "redis-server did not start" >&2
   exit 1
 }
