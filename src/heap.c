@@ -255,6 +255,24 @@ static void *take_larger(hak_heap_t *h, unsigned cls) {
   return NULL;
 }
 
+static void drain_to(hak_heap_t *h, unsigned cls, uint32_t keep);
+
+/* Every HAK_ACE_HEAP_EVENTS slow-path events: a class whose SLL saw no refill
+ * and no drain for two such windows is idle or cycles within its list. Its
+ * cached blocks come from scattered slabs (after a burst of frees, often one
+ * slab each) and would keep those slabs from ever going back to the pool, so
+ * they go back to their slabs; a busy class pays one refill for it. */
+static void heap_window_end(hak_heap_t *h) {
+  for (unsigned c = 0; c < HAK_NCLASS; c++) {
+    if (h->win_refill[c] || h->win_drain[c]) h->quiet[c] = 0;
+    else if (h->sll[c].head && ++h->quiet[c] >= 2) {
+      drain_to(h, c, 0);
+      h->quiet[c] = 0;
+    }
+  }
+  hak_ace_report(h);
+}
+
 void *hak_heap_refill_alloc(hak_heap_t *h, unsigned cls, size_t size) {
   if (HAK_UNLIKELY(h == &g_empty_heap)) return refill_init_thread(size);
   if (HAK_UNLIKELY(h->policy_version != atomic_load_explicit(&g_policy_version, memory_order_relaxed)))
@@ -268,7 +286,7 @@ void *hak_heap_refill_alloc(hak_heap_t *h, unsigned cls, size_t size) {
     }
     h->n_refill[cls]++;
     h->win_refill[cls]++;
-    if (++h->win_events >= HAK_ACE_HEAP_EVENTS) hak_ace_report(h);
+    if (++h->win_events >= HAK_ACE_HEAP_EVENTS) heap_window_end(h);
     if (!refill_sll(h, cls, h->batch[cls])) {
       errno = ENOMEM;
       return NULL;
@@ -310,7 +328,7 @@ static void drain_to(hak_heap_t *h, unsigned cls, uint32_t keep) {
 void hak_heap_drain(hak_heap_t *h, unsigned cls) {
   h->n_drain[cls]++;
   h->win_drain[cls]++;
-  if (++h->win_events >= HAK_ACE_HEAP_EVENTS) hak_ace_report(h);
+  if (++h->win_events >= HAK_ACE_HEAP_EVENTS) heap_window_end(h);
   drain_to(h, cls, h->sll[cls].cap / 2);
 }
 

@@ -42,6 +42,7 @@ typedef struct hak_heap {
   /* ACE window: slow-path events per class since the last report */
   uint32_t win_refill[HAK_NCLASS], win_drain[HAK_NCLASS];
   uint32_t win_events;
+  uint8_t quiet[HAK_NCLASS]; /* windows in a row without a refill or drain */
   struct hak_heap *all_next;       /* every heap ever made (never freed) */
   struct hak_heap *abandoned_next; /* heaps of exited threads, for adoption */
   int in_use;
