@@ -27,7 +27,7 @@ static _Atomic uint32_t g_win_refill[HAK_NCLASS], g_win_drain[HAK_NCLASS];
 static _Atomic uint32_t g_win_events;
 static hak_lock_t g_ace_lock = HAK_LOCK_INIT;
 static uint8_t g_idle[HAK_NCLASS];
-static uint64_t g_last_decommit, g_last_clean;
+static uint64_t g_last_decommit, g_last_refaults;
 static uint32_t g_quiet_windows;
 
 static uint32_t clamp_u32(uint64_t v, uint32_t lo, uint32_t hi) {
@@ -45,8 +45,9 @@ void hak_ace_init(void) {
     if (g_class[c].tier == HAK_TIER_MID) {
       /* Mid slabs hold few blocks (1-51): room for two slabs' worth lets a
        * refill take a slab's whole free list at once (refill_sll), bounded
-       * to 16x the byte budget (256 KiB by default) per class. */
-      uint32_t two_slabs = clamp_u32(2u * g_class[c].capacity, 1, (16u * g_cfg.fast_cap_bytes) / sz);
+       * to 8x the byte budget (128 KiB by default) per class, which is two
+       * whole slabs for every class up to 32 KiB. */
+      uint32_t two_slabs = clamp_u32(2u * g_class[c].capacity, 1, (uint32_t)((8ull * g_cfg.fast_cap_bytes) / sz));
       if (cap < two_slabs) cap = clamp_u32(two_slabs, 1, g_cfg.fast_cap);
     }
     if (cap < min_cap) cap = min_cap;
@@ -88,15 +89,15 @@ static void ace_decide(void) {
       g_idle[c] = 0;
     }
   }
-  /* EMPTY budget: decommits and claims of clean (to be faulted) slots in the
+  /* EMPTY budget: decommits, and claims of slots decommitted before, in the
    * same window mean memory is going back to the OS only to be faulted in
    * again; keep more. Decommits alone are a program freeing what it no
-   * longer needs: the budget stays. Quiet windows let it fall back to the
-   * default. */
+   * longer needs, and claims of never-touched slots are growth: the budget
+   * stays. Quiet windows let it fall back to the default. */
   uint64_t dec = hak_cnt_get(&g_stats.sp_decommit);
-  uint64_t clean = hak_cnt_get(&g_stats.sp_clean_claims);
-  bool refaulting = clean - g_last_clean >= 4;
-  g_last_clean = clean;
+  uint64_t refaults = hak_cnt_get(&g_stats.sp_refaults);
+  bool refaulting = refaults - g_last_refaults >= 4;
+  g_last_refaults = refaults;
   if (dec - g_last_decommit >= 4 && refaulting && next.empty_budget < 16 * g_default.empty_budget) {
     next.empty_budget *= 2;
     changed = true;
@@ -122,7 +123,7 @@ void hak_ace_reset_lock(void) { hak_lock_reset(&g_ace_lock); }
 void hak_ace_report(hak_heap_t *h) {
   uint32_t ev = h->win_events;
   h->win_events = 0;
-  hak_bigcache_expire(); /* a relaxed load unless a cached run has expired */
+  hak_bigcache_expire(); /* a relaxed load, and a clock read while BigCache holds something */
   if (!g_cfg.learn) return;
   for (unsigned c = 0; c < HAK_NCLASS; c++) {
     if (h->win_refill[c]) atomic_fetch_add_explicit(&g_win_refill[c], h->win_refill[c], memory_order_relaxed);

@@ -5,6 +5,12 @@
 #include <string.h>
 
 /* The defaults are the best measured configuration ("balanced"). */
+#ifdef HAKMEM_HARDENED
+const bool g_hak_hardened = true;
+#else
+const bool g_hak_hardened = false;
+#endif
+
 hak_config_t g_cfg = {
     .stats = 0,
     .on_error_warn = 0,

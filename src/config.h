@@ -27,6 +27,7 @@ typedef struct hak_config {
 } hak_config_t;
 
 extern hak_config_t g_cfg;
+extern const bool g_hak_hardened; /* a HARDENED=1 build (tests adapt to it) */
 void hak_config_init(void);
 
 #pragma GCC visibility pop

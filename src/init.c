@@ -62,8 +62,8 @@ bool hak_init_slow(void) {
   if (t_initialising) return true; /* re-entered from pthread_atfork & co: the core is ready */
   int expect = 0;
   if (!atomic_compare_exchange_strong(&g_hak_ready, &expect, 1)) {
-    while ((st = atomic_load_explicit(&g_hak_ready, memory_order_acquire)) == 1) sched_yield();
-    return st == 2 || hak_init_slow(); /* 0: the other thread failed; try again */
+    while (atomic_load_explicit(&g_hak_ready, memory_order_acquire) != 2) sched_yield();
+    return true; /* initialising cannot fail */
   }
   t_initialising = 1;
   hak_config_init();

@@ -85,10 +85,9 @@ static int claim_slots(hak_ss_t *ss, unsigned n, bool *fresh) {
       *fresh = !(dirty & want) && !g_cfg.madv_free;
       /* Clean slots were decommitted (or never touched): they count again now. */
       uint32_t clean = want & ~dirty;
-      if (clean) {
-        hak_os_commit_add((int64_t)__builtin_popcount(clean) << HAK_SLOT_SHIFT);
-        hak_cnt_add(&g_stats.sp_clean_claims, (uint64_t)__builtin_popcount(clean));
-      }
+      if (clean) hak_os_commit_add((int64_t)__builtin_popcount(clean) << HAK_SLOT_SHIFT);
+      uint32_t refault = atomic_fetch_and_explicit(&ss->decommitted_mask, ~want, memory_order_relaxed) & want;
+      if (refault) hak_cnt_add(&g_stats.sp_refaults, (uint64_t)__builtin_popcount(refault));
       return first;
     }
   }
@@ -112,6 +111,7 @@ static void slots_unuse(hak_slab_t *head, bool decommit) {
     hak_os_commit_add(-((int64_t)n << HAK_SLOT_SHIFT));
     hak_cnt_add(&g_stats.sp_decommit, 1);
     atomic_fetch_and_explicit(&ss->dirty_mask, ~m, memory_order_release);
+    atomic_fetch_or_explicit(&ss->decommitted_mask, m, memory_order_relaxed);
   } else {
     atomic_fetch_or_explicit(&ss->dirty_mask, m, memory_order_release);
   }

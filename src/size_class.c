@@ -58,7 +58,7 @@ void hak_size_class_init(void) {
     hak_class_info_t *ci = &g_class[c];
     ci->size = sz;
     ci->tier = c < HAK_MID_FIRST ? HAK_TIER_TINY : c < HAK_LARGE_FIRST ? HAK_TIER_MID : HAK_TIER_LARGE;
-        if (ci->tier == HAK_TIER_TINY || (ci->tier == HAK_TIER_MID && sz <= HAK_SLOT_SIZE / 2))
+    if (ci->tier == HAK_TIER_TINY || (ci->tier == HAK_TIER_MID && sz <= HAK_SLOT_SIZE / 2))
       ci->slots = 1; /* see "Slab sizes" above */
     else
       ci->slots = (uint8_t)pick_slots(sz, ci->tier == HAK_TIER_MID ? 8 : 31);

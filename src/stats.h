@@ -13,7 +13,7 @@ typedef struct hak_global_stats {
   hak_counter_t mmap_bytes, munmap_bytes, madvise_bytes;
   _Atomic uint64_t committed_bytes, peak_committed_bytes;
   hak_counter_t sp_stage[3], sp_release, sp_decommit, sp_ss_unmapped;
-  hak_counter_t sp_clean_claims; /* slots claimed whose memory will fault in (ACE) */
+  hak_counter_t sp_refaults; /* decommitted slots claimed again: their memory faults in again (ACE) */
   _Atomic uint64_t superslabs;
   hak_counter_t big_allocs, big_frees, bigcache_hits, bigcache_misses, big_mremaps;
   hak_counter_t invalid_frees;

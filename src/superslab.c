@@ -10,8 +10,10 @@
 hak_ss_t *hak_ss_new(void) {
   hak_ss_t *ss = hak_os_map_aligned(HAK_SS_SIZE, HAK_SS_SIZE);
   if (!ss) return NULL;
+#ifndef HAKMEM_HARDENED /* its guard pages split the mapping: no huge page */
   /* Before the first touch, or the first fault maps a small page. */
   if (g_cfg.thp) hak_os_hugepage(ss, HAK_SS_SIZE);
+#endif
   /* Fresh pages are zero: only the fields that are not zero are written. */
   ss->magic = HAK_SS_MAGIC;
   ss->kind = HAK_SS_SLABS;

@@ -55,6 +55,7 @@ typedef struct hak_ss {
   uint32_t kind;
   _Atomic uint32_t unused_mask; /* slot i UNUSED: free to carve */
   _Atomic uint32_t dirty_mask;  /* UNUSED slots whose memory is not known to be zero */
+  _Atomic uint32_t decommitted_mask; /* UNUSED slots given back to the OS (not never-touched ones) */
   uint32_t big_live;            /* Big: 1 while handed out, 0 while in BigCache */
   struct hak_ss *next, *prev; /* shared pool list (under its lock) */
   /* Big mappings */
