@@ -68,7 +68,7 @@ while [ $# -gt 0 ]; do
 done
 
 if [ -z "$RUNS" ]; then
-  if [ $QUICK = 1 ]; then RUNS=2; else RUNS=5; fi
+  if [ $QUICK = 1 ]; then RUNS=2; else RUNS=7; fi
 fi
 case $RUNS in ''|*[!0-9]*|0) die "--runs must be a positive integer" ;; esac
 
@@ -563,7 +563,7 @@ allocver() {
   echo "## Reproduce"
   echo
   echo '```sh'
-  echo "make bench                      # full comparison, 5 runs per allocator and workload"
+  echo "make bench                      # full comparison, 7 runs per allocator and workload"
   echo "make bench-quick                # ~1 min"
   echo "./scripts/bench.sh --workloads random_mixed,larson --allocators hakmem,mimalloc --runs 9"
   echo '```'
