@@ -4,6 +4,8 @@
 # Builds the benchmark programs of bench/ into build-bench/, runs every
 # workload with glibc, hakmem, mimalloc, jemalloc and tcmalloc through
 # LD_PRELOAD, interleaved (A B C D E A B C ...), several runs each, plus one
+# run per allocator of the deterministic workloads under callgrind (instruction
+# counts, which the machine's noise does not move), plus one
 # short run per allocator under `strace -f -c` (hakmem's also with
 # HAKMEM_STATS=1), and writes docs/BENCHMARKS.md, docs/bench_table.md and
 # docs/bench.png. Every benchmark checks its own results; a run that fails its
@@ -11,7 +13,7 @@
 # must prove, through hak_owns, that hakmem served their blocks.
 #
 # usage: scripts/bench.sh [--quick] [--runs N] [--workloads a,b,c]
-#                         [--allocators a,b,c] [--no-strace] [--readme|--no-readme]
+#                         [--allocators a,b,c] [--no-strace] [--no-callgrind] [--readme|--no-readme]
 #                         [--build-only] [--help]
 # environment: CC (default cc), HAKMEM_LIB (default build/libhakmem.so),
 #              BENCH_TIMEOUT (seconds per run, default 120)
@@ -36,6 +38,7 @@ RUNS=
 WORKLOADS=$ALL_WORKLOADS
 ALLOCATORS=$ALL_ALLOCATORS
 DO_STRACE=1
+DO_CALLGRIND=1
 README_MODE=auto
 BUILD_ONLY=0
 
@@ -58,6 +61,7 @@ while [ $# -gt 0 ]; do
     --allocators) [ $# -ge 2 ] || die "--allocators needs a list"; ALLOCATORS=$2; shift ;;
     --allocators=*) ALLOCATORS=${1#--allocators=} ;;
     --no-strace) DO_STRACE=0 ;;
+    --no-callgrind) DO_CALLGRIND=0 ;;
     --readme) README_MODE=yes ;;
     --no-readme) README_MODE=no ;;
     --build-only) BUILD_ONLY=1 ;;
@@ -221,6 +225,12 @@ if [ $DO_STRACE = 1 ] && ! command -v strace >/dev/null 2>&1; then
     say "WARNING: strace is missing: no syscall table"; MISSING_NOTES+=("strace is missing: no syscall table"); DO_STRACE=0
   fi
 fi
+if [ $DO_CALLGRIND = 1 ] && ! command -v valgrind >/dev/null 2>&1; then
+  apt_install valgrind || true
+  if ! command -v valgrind >/dev/null 2>&1; then
+    say "WARNING: valgrind is missing: no instruction counts"; MISSING_NOTES+=("valgrind is missing: no instruction counts"); DO_CALLGRIND=0
+  fi
+fi
 HAVE_GNUPLOT=1
 if ! command -v gnuplot >/dev/null 2>&1; then
   apt_install gnuplot-nox || true
@@ -354,6 +364,43 @@ for w in $WORKLOADS; do
     fi
   done
 done
+
+# ---------------------------------------------------------------- instruction counts
+# One run per allocator under callgrind of the workloads whose work does not
+# depend on timing (same size as the strace run): total instructions of the
+# process, repeatable to a fraction of a percent.
+CG_WORKLOADS="random_mixed mid_large_mt xthread realloc_grow"
+IRS=$OUT/instructions.tsv # workload alloc instructions ops status
+: >"$IRS"
+if [ $DO_CALLGRIND = 1 ]; then
+  mkdir -p "$OUT/callgrind"
+  for w in $CG_WORKLOADS; do
+    case " $WORKLOADS " in *" $w "*) ;; *) continue ;; esac
+    list=$ALLOCS; [ "$w" = random_mixed ] && list="$list floor"
+    for a in $list; do
+      if [ "$a" = floor ]; then cmd=$(wl_cmd random_mixed_floor trace); pre=-; else cmd=$(wl_cmd "$w" trace); pre=$(peer_path "$a"); fi
+      say "callgrind run: $w $a"
+      f="$OUT/callgrind/$w.$a"
+      set -- $cmd
+      ( [ "$pre" != - ] && export LD_PRELOAD="$pre"
+        exec timeout "$((TIMEOUT * 4))" valgrind --tool=callgrind --callgrind-out-file=/dev/null "$OUT/$1" "${@:2}" ) >"$f.out" 2>"$f.err" </dev/null
+      ir=$(sed -n 's/.*Collected : \([0-9]*\).*/\1/p' "$f.err" | tail -n 1)
+      ops=$(sed -n 's/^RESULT .* ops=\([0-9]*\).*/\1/p' "$f.out" | head -n 1)
+      st=ok
+      { [ -n "$ir" ] && grep -q '^RESULT .* check=ok' "$f.out"; } || st=FAILED
+      if [ "$a" = hakmem ] && [ $st = ok ]; then
+        own=$(sed -n 's/^RESULT .* hakmem_owned=\([0-9]*\/[0-9]*\).*/\1/p' "$f.out")
+        [ -n "$own" ] && [ "${own%/*}" = "${own#*/}" ] || st=FAILED
+      fi
+      if [ $st = FAILED ]; then
+        envs=""; [ "$pre" != - ] && envs="LD_PRELOAD=$pre "
+        printf '%s\t%s\t%s\t%s%s\t%s\n' "$w" "$a" callgrind "$envs" "valgrind --tool=callgrind build-bench/$cmd" "no instruction total, a failed check or blocks hakmem does not own (logs: build-bench/callgrind/$w.$a.{out,err})" >>"$FAILS"
+        say "   FAILED (callgrind run): ${envs}build-bench/$cmd"
+      fi
+      printf '%s\t%s\t%s\t%s\t%s\n' "$w" "$a" "${ir:-0}" "${ops:-0}" "$st" >>"$IRS"
+    done
+  done
+fi
 T_END=$(date +%s)
 
 # ---------------------------------------------------------------- aggregate
@@ -484,6 +531,7 @@ allocver() {
   for m in "${MISSING_NOTES[@]+"${MISSING_NOTES[@]}"}"; do echo "  - **not measured**: $m"; done
   echo "- method: every workload runs $RUNS time(s) per allocator, interleaved (${ALLOCS// / → } → …) so the machine's drift hits all alike; the table gives the median, min and max ops/s, the ratio of the medians to $REF, and the median of the runs' peak RSS (\`ru_maxrss\` of the benchmark process, from \`build-bench/runwrap\`). Each benchmark checks the contents of every block it frees and a checksum at the end; a run that fails its check, crashes or times out (${TIMEOUT}s) shows as **FAILED**."
   echo "- syscalls: one separate, shorter run per workload and allocator under \`strace -f -c\` (hakmem's with \`HAKMEM_STATS=1\`)."
+  [ -s "$IRS" ] && echo "- instructions: one run per allocator of the workloads that do not depend on timing, at the strace run's size, under \`valgrind --tool=callgrind\`: the process's total instruction count, which this machine's noise does not move."
   echo "- $HAK_VERDICT"
   echo
   echo "## Summary"
@@ -492,6 +540,39 @@ allocver() {
   echo
   if [ "$HAVE_GNUPLOT" = 1 ]; then
     echo "![ops/s relative to $REF and peak RSS per workload](bench.png)"
+    echo
+  fi
+  if [ -s "$IRS" ]; then
+    echo "## Instructions (callgrind)"
+    echo
+    echo "Total instructions of one run (the whole process: the benchmark's loop and checks, the allocator, start-up), and in brackets the ratio to $REF (lower is better)."
+    echo
+    hdr="| workload | command |"; sep="|---|---|"
+    for a in $ALLOCS; do hdr="$hdr $a |"; sep="$sep---:|"; done
+    echo "$hdr"; echo "$sep"
+    for w in $CG_WORKLOADS; do
+      grep -q "^$w	" "$IRS" || continue
+      refir=$(awk -F'\t' -v w="$w" -v a="$REF" '$1 == w && $2 == a && $5 == "ok" { print $3 }' "$IRS")
+      row="| $w | \`$(wl_cmd "$w" trace)\` |"
+      for a in $ALLOCS; do
+        row="$row $(awk -F'\t' -v w="$w" -v a="$a" -v r="$refir" '$1 == w && $2 == a { if ($5 != "ok") { printf "**FAILED**"; exit } printf "%.2fM", $3 / 1e6; if (r + 0 > 0) printf " (%.2fx)", $3 / r }' "$IRS") |"
+      done
+      echo "$row"
+    done
+    fl=$(awk -F'\t' '$1 == "random_mixed" && $2 == "floor" && $5 == "ok" { print $3 " " $4 }' "$IRS")
+    if [ -n "$fl" ]; then
+      echo
+      echo "random_mixed on the in-binary floor allocator: $(echo "$fl" | awk '{ printf "%.2fM", $1 / 1e6 }') instructions. What each allocator adds per operation (total minus the floor's, divided by the operations):"
+      echo
+      hdr="|"; sep="|"
+      for a in $ALLOCS; do hdr="$hdr $a |"; sep="$sep---:|"; done
+      echo "$hdr"; echo "$sep"
+      row="|"
+      for a in $ALLOCS; do
+        row="$row $(awk -F'\t' -v a="$a" -v fl="$fl" '$1 == "random_mixed" && $2 == a { split(fl, f, " "); if ($5 != "ok" || f[2] + 0 == 0) { printf "–"; exit } printf "%.1f", ($3 - f[1]) / f[2] }' "$IRS") |"
+      done
+      echo "$row"
+    fi
     echo
   fi
   echo "## Workloads"
