@@ -17,6 +17,10 @@
 #include <unistd.h>
 
 #define HAK_MAX_REQUEST ((size_t)PTRDIFF_MAX)
+/* realloc growing a slab block to this size or more moves it to the Big tier. */
+#ifndef HAK_REALLOC_BIG
+#define HAK_REALLOC_BIG ((size_t)128 << 10)
+#endif
 
 static HAK_COLD void *big_malloc(size_t n, size_t align, bool *zero) {
   if (!hak_init() || n > HAK_MAX_REQUEST) {
@@ -263,7 +267,9 @@ HAK_API void *hak_realloc(void *p, size_t n) {
   if (in.kind == PTR_BIG) {
     hak_ss_t *h = in.big;
     size_t old = h->user_size;
-    if (n <= g_large_max / 2) return realloc_move(p, old, n); /* far smaller: a slab tier */
+    /* Shrunk to well under what was last asked for, and to a slab size:
+     * a slab serves it better than a mapping. */
+    if (n <= g_large_max / 2 && n < h->req_size / 2) return realloc_move(p, old, n);
     void *q = hak_big_realloc(h, n);
     if (q) return q;
     return realloc_move(p, old, n);
@@ -272,6 +278,18 @@ HAK_API void *hak_realloc(void *p, size_t n) {
   /* In place while the block has room; on shrinking, until it would waste
    * more than half of itself. */
   if (n <= old && (n > old / 2 || hak_size_to_class(n) == (int)in.slab->cls || old <= 32)) return p;
+  /* Grown to HAK_REALLOC_BIG or more: move to the Big tier once, where
+   * further growth is an mremap or stays in place instead of a copy at
+   * every class. */
+  if (n > old && n >= HAK_REALLOC_BIG) {
+    bool zero;
+    void *q = hak_big_alloc(n, 0, &zero);
+    if (q) {
+      memcpy(q, p, old);
+      hak_free(p);
+      return q;
+    }
+  }
   return realloc_move(p, old, n);
 }
 

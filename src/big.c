@@ -215,6 +215,7 @@ void *hak_big_alloc(size_t size, size_t align, bool *zero) {
   }
   h->user_off = off;
   h->user_size = h->map_size - off;
+  h->req_size = size;
   hak_lock(&g_big_lock);
   h->big_live = 1;
   live_add(h);
@@ -238,7 +239,16 @@ void hak_big_free(hak_ss_t *h) {
   cache_put(h, now);
 }
 
+static void *big_resize(hak_ss_t *h, size_t size);
+
 void *hak_big_realloc(hak_ss_t *h, size_t size) {
+  size_t off = h->user_off;
+  void *q = big_resize(h, size);
+  if (q) ((hak_ss_t *)((char *)q - off))->req_size = size;
+  return q;
+}
+
+static void *big_resize(hak_ss_t *h, size_t size) {
   size_t off = h->user_off;
   if (size > ((size_t)1 << HAK_ADDR_BITS) - off - 2 * HAK_SS_SIZE) return NULL;
   size_t need = hak_align_up(off + size, HAK_SS_SIZE);

@@ -62,6 +62,7 @@ typedef struct hak_ss {
   size_t map_size;  /* bytes mapped, from the header */
   size_t user_off;  /* user pointer - header */
   size_t user_size; /* usable bytes */
+  size_t req_size;  /* bytes last asked for (malloc or realloc): tells a shrink from growth */
   struct hak_ss *big_next, *big_prev;
   uint64_t big_time;
 } hak_ss_t;

@@ -104,6 +104,29 @@ static void test_realloc_pairs(void) {
     }
 }
 
+/* A slab block that realloc grows to 128 KiB or more moves to the Big tier
+ * once; growth after that stays in its mapping, and only a real shrink (below
+ * half of what was last asked for) brings it back to a slab. */
+static void test_realloc_growth_to_big(void) {
+  unsigned char *p = hak_malloc(100u << 10);
+  fill(p, 100u << 10, 3);
+  CHECK(hak_ss_of(p)->kind == HAK_SS_SLABS, "100 KiB starts in a slab");
+  unsigned char *q = hak_realloc(p, 200u << 10);
+  CHECK(q && hak_ss_of(q)->kind == HAK_SS_BIG && same(q, 100u << 10, 3), "grown to 200 KiB: Big, content kept");
+  fill(q, 200u << 10, 5);
+  unsigned char *r = hak_realloc(q, 900u << 10);
+  CHECK(r == q && same(r, 200u << 10, 5), "grown to 900 KiB: in place, content kept");
+  r = hak_realloc(r, 500u << 10);
+  CHECK(r == q, "500 KiB of a 900 KiB request: stays");
+  unsigned char *s = hak_realloc(r, 100u << 10);
+  CHECK(s && s != r && hak_ss_of(s)->kind == HAK_SS_SLABS, "shrunk to 100 KiB: back in a slab");
+  int ok = 1;
+  for (size_t k = 0; k < (100u << 10); k += (k < 4096 ? 1 : 509)) /* fill()'s samples */
+    if (s[k] != (unsigned char)(5 + k * 31)) ok = 0;
+  CHECK(ok, "content kept by the shrink");
+  hak_free(s);
+}
+
 typedef struct {
   void **blocks;
   int n;
@@ -252,6 +275,7 @@ int main(void) {
   test_boundaries();
   test_alignment_per_tier();
   test_realloc_pairs();
+  test_realloc_growth_to_big();
   test_cross_thread_and_exit();
   test_bigcache();
   test_fragmentation();
