@@ -160,24 +160,19 @@ fi
 build_one() {
   local name=$1 kind=$2 src=$3 bin="$OUT/$1" log="$LOGS/$1.build.log"
   local rc=0
+  local comp=$CC flags=$TCFLAGS
+  case "$kind" in cxx-*) comp=$CXX flags=$TCXXFLAGS ;; esac
   case "$kind" in
-  c-linked)
-    $CC $TCFLAGS -DHK_MODE_LINKED "$src" -o "$bin" -Wl,--whole-archive "$LIBDIR/libhakmem.a" \
+  c-linked | cxx-linked)
+    $comp $flags -DHK_MODE_LINKED "$src" -o "$bin" -Wl,--whole-archive "$LIBDIR/libhakmem.a" \
       -Wl,--no-whole-archive -pthread -ldl >"$log" 2>&1 || rc=1
     ;;
-  c-preload)
-    $CC $TCFLAGS -DHK_MODE_PRELOAD "$src" -o "$bin" -pthread -ldl >"$log" 2>&1 || rc=1
+  c-preload | cxx-preload)
+    $comp $flags -DHK_MODE_PRELOAD "$src" -o "$bin" -pthread -ldl >"$log" 2>&1 || rc=1
     ;;
   c-asan)
     $CC $TCFLAGS $SANFLAGS -DHK_MODE_HAKAPI "$src" -o "$bin" "$ROOT/$ASAN_DIR/libhakmem_core.a" \
       -pthread -ldl >"$log" 2>&1 || rc=1
-    ;;
-  cxx-linked)
-    $CXX $TCXXFLAGS -DHK_MODE_LINKED "$src" -o "$bin" -Wl,--whole-archive "$LIBDIR/libhakmem.a" \
-      -Wl,--no-whole-archive -pthread -ldl >"$log" 2>&1 || rc=1
-    ;;
-  cxx-preload)
-    $CXX $TCXXFLAGS -DHK_MODE_PRELOAD "$src" -o "$bin" -pthread -ldl >"$log" 2>&1 || rc=1
     ;;
   unit-core)
     $CC -std=gnu11 -O1 -g -D_GNU_SOURCE $WFLAGS -I"$ROOT/src" -I"$ROOT/include" -I"$ROOT/tests" "$src" \

@@ -23,7 +23,8 @@
 #endif
 
 static HAK_COLD void *big_malloc(size_t n, size_t align, bool *zero) {
-  if (!hak_init() || n > HAK_MAX_REQUEST) {
+  hak_init();
+  if (n > HAK_MAX_REQUEST) {
     errno = ENOMEM;
     return NULL;
   }
@@ -206,7 +207,8 @@ static int owns_locked(const void *p) {
  * bit is cleared under that lock) and the reader count keeps SuperSlabs (unmapped
  * only once no reader is inside) mapped while it reads their headers. */
 HAK_API int hak_owns(const void *p) {
-  if (!p || !hak_init()) return 0;
+  if (!p) return 0;
+  hak_init();
   hak_big_lock();
   hak_sp_reader_enter();
   int r = owns_locked(p);
@@ -228,10 +230,7 @@ HAK_API void *hak_calloc(size_t n, size_t size) {
   if (HAK_LIKELY(total <= HAK_TINY_MAX)) {
     p = hak_heap_alloc(g_cls_tiny[(total + 15) >> 4], total);
   } else {
-    if (!hak_init()) {
-      errno = ENOMEM;
-      return NULL;
-    }
+    hak_init();
     int c = hak_class_above_tiny(total);
     if (c >= 0) p = hak_heap_alloc_zero_aware(t_heap, (unsigned)c, &zero);
     else p = hak_big_alloc(total, 0, &zero);
@@ -310,10 +309,7 @@ static void *aligned_impl(size_t align, size_t n) {
     errno = ENOMEM;
     return NULL;
   }
-  if (!hak_init()) {
-    errno = ENOMEM;
-    return NULL;
-  }
+  hak_init();
   int c = hak_class_for_aligned(n, align);
   if (c >= 0) return hak_heap_alloc((unsigned)c, g_class[c].size);
   bool zero;
@@ -365,7 +361,7 @@ HAK_API void *hak_pvalloc(size_t n) {
 /* --- trim and info --------------------------------------------------------- */
 
 HAK_API int hak_malloc_trim(size_t pad) {
-  if (!hak_init()) return 0;
+  hak_init();
   hak_heap_flush(t_heap);
   hak_heap_collect_abandoned();
   size_t released = hak_bigcache_flush();

@@ -379,7 +379,7 @@ static hak_heap_t *heap_new(void) {
 hak_heap_t *hak_heap_get(void) {
   hak_heap_t *h = t_heap;
   if (HAK_LIKELY(h != &g_empty_heap)) return h;
-  if (!hak_init()) return NULL;
+  hak_init();
   hak_lock(&g_heaps_lock);
   h = g_heaps_abandoned;
   if (h) g_heaps_abandoned = h->abandoned_next;

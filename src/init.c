@@ -56,14 +56,13 @@ void hak_lock_slow(hak_lock_t *l) {
   }
 }
 
-bool hak_init_slow(void) {
-  int st = atomic_load_explicit(&g_hak_ready, memory_order_acquire);
-  if (st == 2) return true;
-  if (t_initialising) return true; /* re-entered from pthread_atfork & co: the core is ready */
+void hak_init_slow(void) {
+  if (atomic_load_explicit(&g_hak_ready, memory_order_acquire) == 2) return;
+  if (t_initialising) return; /* re-entered from pthread_atfork & co: the core is ready */
   int expect = 0;
   if (!atomic_compare_exchange_strong(&g_hak_ready, &expect, 1)) {
     while (atomic_load_explicit(&g_hak_ready, memory_order_acquire) != 2) sched_yield();
-    return true; /* initialising cannot fail */
+    return;
   }
   t_initialising = 1;
   hak_config_init();
@@ -80,7 +79,6 @@ bool hak_init_slow(void) {
   if (g_cfg.stats) hak_stats_keep_stderr();
   t_initialising = 0;
   atomic_store_explicit(&g_hak_ready, 2, memory_order_release);
-  return true;
 }
 
 __attribute__((constructor)) static void hak_constructor(void) { hak_init(); }

@@ -30,12 +30,10 @@ static const uint32_t class_sizes[HAK_NCLASS] = {
 /* Slab sizes. Tiny slabs and Mid slabs of blocks up to 32 KiB are one slot:
  * a slab of few blocks is often wholly free, so it goes back to the shared
  * pool for any class instead of holding free blocks only its class can use
- * (mid_large_mt, 8-32 KiB: peak RSS 66.0 -> 61.7 MB with one-slot slabs
- * instead of up to 8). Their tail past the last block is never touched, so
- * it costs address space but no memory. Larger blocks take the fewest slots
- * whose tail waste is at most 1/32 of the slab (one slot for such blocks
- * would mean one block per slab and a shared-pool trip per refill); if none
- * up to the limit, the one with the least waste. */
+ * (the measurement is in the git log). Their untouched tail costs address
+ * space but no memory. Larger blocks take the fewest slots whose tail waste
+ * is at most 1/32 of the slab (one slot would mean one block per slab and a
+ * shared-pool trip per refill); if none up to the limit, the least waste. */
 static unsigned pick_slots(uint32_t size, unsigned max_slots) {
   unsigned first = (unsigned)((size + HAK_SLOT_SIZE - 1) / HAK_SLOT_SIZE);
   unsigned best = first;
