@@ -132,7 +132,7 @@ static HAK_NOINLINE void free_slow(void *p) {
   if (HAK_LIKELY(hak_registry_test(a))) {
     hak_slab_t *s = hak_slab_of(p);
     hak_heap_t *owner = s->owner;
-    if (owner && owner != t_heap && hak_is_block_start(s, a) && a < (uintptr_t)s->carve) {
+    if (owner && owner != t_heap && hak_is_carved_block(s, a)) {
       remote_free(s, p);
       return;
     }
@@ -185,7 +185,7 @@ HAK_API size_t hak_malloc_usable_size(const void *p) {
   if (HAK_LIKELY(hak_registry_test((uintptr_t)p))) {
     hak_slab_t *s = hak_slab_of(p);
     if (HAK_LIKELY(s->owner != NULL && s->head->state == HAK_SLOT_ACTIVE &&
-                   hak_is_block_start(s, (uintptr_t)p) && (uintptr_t)p < (uintptr_t)s->head->carve))
+                   hak_is_carved_block(s, (uintptr_t)p)))
       return s->bsize;
   }
   return usable_size(p, "malloc_usable_size");

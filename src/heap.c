@@ -273,7 +273,7 @@ static void heap_window_end(hak_heap_t *h) {
   hak_ace_report(h);
 }
 
-void *hak_heap_refill_alloc(hak_heap_t *h, unsigned cls, size_t size) {
+void *hak_heap_refill_alloc(size_t size, hak_heap_t *h, unsigned cls) {
   if (HAK_UNLIKELY(h == &g_empty_heap)) return refill_init_thread(size);
   if (HAK_UNLIKELY(h->policy_version != atomic_load_explicit(&g_policy_version, memory_order_relaxed)))
     heap_apply_policy(h);

@@ -57,7 +57,7 @@ extern __thread hak_heap_t *t_heap;
 /* Slow paths (heap.c) */
 /* size is the request: a thread's first malloc may have picked its class
  * before the tables were set up, so that path starts over from the size. */
-void *hak_heap_refill_alloc(hak_heap_t *h, unsigned cls, size_t size);
+void *hak_heap_refill_alloc(size_t size, hak_heap_t *h, unsigned cls);
 void hak_heap_drain(hak_heap_t *h, unsigned cls);
 void hak_heap_remote_free(hak_slab_t *s, void *p);
 hak_heap_t *hak_heap_get(void); /* this thread's heap, created on first use; NULL if out of memory */
@@ -92,7 +92,7 @@ HAK_INLINE void *hak_heap_alloc_at(size_t off, size_t size) {
   hak_heap_t *h = t_heap;
   hak_sll_t *l = (hak_sll_t *)((char *)h + off);
   void *b = l->head;
-  if (HAK_UNLIKELY(!b)) return hak_heap_refill_alloc(h, (unsigned)(off >> HAK_SLL_SHIFT), size);
+  if (HAK_UNLIKELY(!b)) return hak_heap_refill_alloc(size, h, (unsigned)(off >> HAK_SLL_SHIFT));
   l->head = hak_sll_next(b);
   l->room++;
   l->n_alloc++;
@@ -110,7 +110,7 @@ HAK_INLINE bool hak_heap_free_fast(void *p) {
   hak_heap_t *h = t_heap;
   hak_slab_t *s = hak_slab_of(p);
   if (HAK_UNLIKELY(s->owner != h)) return false;
-  if (HAK_UNLIKELY(!hak_is_block_start(s, a) || a >= (uintptr_t)s->carve)) return false;
+  if (HAK_UNLIKELY(!hak_is_carved_block(s, a))) return false;
   hak_sll_t *l = (hak_sll_t *)((char *)h + s->sll_off);
   if (HAK_UNLIKELY(p == l->head)) return false; /* double free, reported by the slow path */
   hak_sll_set_next(p, l->head);

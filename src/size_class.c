@@ -61,7 +61,8 @@ void hak_size_class_init(void) {
     else
       ci->slots = (uint8_t)pick_slots(sz, ci->tier == HAK_TIER_MID ? 8 : 31);
     ci->capacity = (uint16_t)(((size_t)ci->slots * HAK_SLOT_SIZE) / sz);
-    ci->div_test = UINT64_MAX / sz + 1;
+    /* floor(2^64 / sz) + 1, also for powers of two (hak_is_carved_block needs e > 0) */
+    ci->div_test = UINT64_MAX / sz + (UINT64_MAX % sz == sz - 1) + 1;
   }
   int c = 0;
   for (size_t i = 0; i <= (HAK_TINY_MAX >> 4); i++) {

@@ -23,7 +23,7 @@ typedef struct hak_class_info {
   uint8_t slots;      /* 64 KiB slots per slab */
   uint8_t tier;
   uint16_t capacity;  /* blocks per slab */
-  uint64_t div_test;  /* ceil(2^64 / size): see hak_is_block_start */
+  uint64_t div_test;  /* floor(2^64 / size) + 1: see hak_is_block_start */
 } hak_class_info_t;
 
 extern hak_class_info_t g_class[HAK_NCLASS];

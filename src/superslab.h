@@ -17,7 +17,7 @@ enum { HAK_SS_SLABS = 1, HAK_SS_BIG = 2 };
 #define HAK_SS_ALL_SLOTS 0xfffffffeu      /* slots 1..31 */
 
 /* Per-slot metadata. Every slot of a multi-slot slab carries the fields the
- * free fast path reads (owner, base, div_test, sll_off, cls, head), so a block
+ * free fast path reads (owner, base, div_test, carve_lim, sll_off, cls, head), so a block
  * that starts in a later slot is freed as fast as one in the first. The
  * mutable slab state lives in the head slot's entry. 128 bytes: the owner's
  * fields on the first cache line, the remote-free list on the second. */
@@ -25,13 +25,13 @@ typedef struct hak_slab {
   struct hak_heap *owner; /* NULL unless ACTIVE */
   struct hak_slab *head;  /* the slab's first slot (itself for the head) */
   uintptr_t base;         /* first block */
-  uint64_t div_test;      /* off % bsize == 0  <=>  off * div_test < div_test */
+  uint64_t div_test;      /* floor(2^64 / bsize) + 1: see hak_is_block_start */
   uint32_t bsize;
   uint16_t capacity;
   uint8_t cls;
   uint8_t nslots;   /* slots in this slab (head only) */
   void *free;       /* head only: blocks returned to the slab */
-  char *carve;      /* next never-handed-out block, mirrored in every slot (hak_slab_set_carve) */
+  uint64_t carve_lim; /* (carve - base) * div_test, mirrored in every slot: see hak_is_carved_block */
   uint32_t used;    /* head only: blocks out of the slab (user, TLS SLL, remote) */
   uint16_t sll_off; /* byte offset of the class's TLS SLL in a heap */
   uint16_t pad0_;
@@ -46,7 +46,7 @@ typedef struct hak_slab {
   struct hak_slab *next, *prev;          /* owner heap's partial list */
   _Atomic uint64_t sp_next;              /* shared pool EMPTY stack link (slab id + 1) */
   uint64_t empty_since;                  /* ms clock when it became EMPTY */
-  uint64_t pad2_;
+  char *carve;                           /* head only: next never-handed-out block */
 } hak_slab_t;
 
 typedef struct hak_ss {
@@ -97,16 +97,29 @@ HAK_INLINE uint32_t hak_slots_mask(unsigned first, unsigned n) {
   return (uint32_t)((((uint64_t)1 << n) - 1) << first);
 }
 
-/* Moves a slab's carve point; every slot keeps a copy so that free's check
- * "was this block ever handed out" reads the slot it already has. */
-HAK_INLINE void hak_slab_set_carve(hak_slab_t *head, char *carve) {
-  for (unsigned i = 0; i < head->nslots; i++) head[i].carve = carve;
-}
-
-/* Whether a is the start of a block: a divisibility test by one multiply
- * (n % d == 0 iff n * ceil(2^64 / d) mod 2^64 < ceil(2^64 / d), for n < 2^32). */
+/* Whether a is the start of a block, by one multiply. With c = div_test =
+ * floor(2^64 / d) + 1 and e = d * c - 2^64 (0 < e <= d), an offset n = k*d + r
+ * inside a slab gives n * c mod 2^64 = k*e + r*c: exactly k*e when r == 0, and
+ * at least c otherwise (no wrap while (k + 1) * e < c, true for slabs of at
+ * most 2 MiB and blocks of at most 1 MiB). unit_internals checks it for every
+ * class and offset. */
 HAK_INLINE bool hak_is_block_start(const hak_slab_t *s, uintptr_t a) {
   return (uint64_t)(a - s->base) * s->div_test < s->div_test;
+}
+
+/* Whether a is the start of a block that was ever handed out: k*e grows with
+ * the block index k, so one compare against (carve - base) * c covers both
+ * "is a block start" and "lies below the carve point". */
+HAK_INLINE bool hak_is_carved_block(const hak_slab_t *s, uintptr_t a) {
+  return (uint64_t)(a - s->base) * s->div_test < s->carve_lim;
+}
+
+/* Moves a slab's carve point; every slot keeps the limit so that free's check
+ * reads only the slot it already has. */
+HAK_INLINE void hak_slab_set_carve(hak_slab_t *head, char *carve) {
+  uint64_t lim = (uint64_t)((uintptr_t)carve - head->base) * head->div_test;
+  head->carve = carve;
+  for (unsigned i = 0; i < head->nslots; i++) head[i].carve_lim = lim;
 }
 
 hak_ss_t *hak_ss_new(void); /* maps, initialises and registers a SuperSlab */

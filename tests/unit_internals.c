@@ -50,10 +50,17 @@ static void test_size_classes(void) {
     CHECK(ci->slots >= 1 && ci->slots <= 31, "class %d: %u slots", c, ci->slots);
     CHECK(ci->capacity >= 1 && (size_t)ci->capacity * ci->size <= slab, "class %d geometry", c);
     CHECK(ci->size % 16 == 0, "class %d size %u not a multiple of 16", c, ci->size);
-    for (size_t off = 0; off < slab; off += 16) { /* the one-multiply block-start test is exact */
-      bool start = (uint64_t)off * ci->div_test < ci->div_test;
-      if (start != (off % ci->size == 0)) {
-        CHECK(0, "class %d: block-start test wrong at offset %zu", c, off);
+    /* The one-multiply tests are exact at every byte of the slab: block start,
+     * and block start below a carve point of 0, 1, half or all blocks. */
+    const uint64_t lims[4] = {0, 1, ci->capacity / 2u, ci->capacity};
+    for (size_t off = 0; off < slab; off++) {
+      uint64_t prod = (uint64_t)off * ci->div_test;
+      bool is_start = off % ci->size == 0;
+      bool ok = (prod < ci->div_test) == is_start;
+      for (int k = 0; k < 4; k++)
+        ok &= (prod < (uint64_t)(lims[k] * ci->size) * ci->div_test) == (is_start && off / ci->size < lims[k]);
+      if (!ok) {
+        CHECK(0, "class %d (size %u): block test wrong at offset %zu", c, ci->size, off);
         break;
       }
     }
