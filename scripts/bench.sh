@@ -4,8 +4,8 @@
 # Builds the benchmark programs of bench/ into build-bench/, runs every
 # workload with glibc, hakmem, mimalloc, jemalloc and tcmalloc through
 # LD_PRELOAD, interleaved (A B C D E A B C ...), several runs each, plus one
-# run per allocator of the deterministic workloads under callgrind (instruction
-# counts, which the machine's noise does not move), plus one
+# run per allocator of most workloads under callgrind (instructions per
+# operation, which the machine's noise barely moves), plus one
 # short run per allocator under `strace -f -c` (hakmem's also with
 # HAKMEM_STATS=1), and writes docs/BENCHMARKS.md, docs/bench_table.md and
 # docs/bench.png. Every benchmark checks its own results; a run that fails its
@@ -366,10 +366,11 @@ for w in $WORKLOADS; do
 done
 
 # ---------------------------------------------------------------- instruction counts
-# One run per allocator under callgrind of the workloads whose work does not
-# depend on timing (same size as the strace run): total instructions of the
-# process, repeatable to a fraction of a percent.
-CG_WORKLOADS="random_mixed mid_large_mt xthread realloc_grow"
+# One run per allocator under callgrind (same size as the strace run): total
+# instructions of the process, repeatable to a fraction of a percent for the
+# fixed-work workloads. larson runs for a fixed time, so only its count per
+# operation compares.
+CG_WORKLOADS="random_mixed mid_large_mt larson xthread realloc_grow thread_scale_4 thread_scale_8"
 IRS=$OUT/instructions.tsv # workload alloc instructions ops status
 : >"$IRS"
 if [ $DO_CALLGRIND = 1 ]; then
@@ -545,17 +546,17 @@ allocver() {
   if [ -s "$IRS" ]; then
     echo "## Instructions (callgrind)"
     echo
-    echo "Total instructions of one run (the whole process: the benchmark's loop and checks, the allocator, start-up), and in brackets the ratio to $REF (lower is better)."
+    echo "Instructions per operation of one run (the whole process: the benchmark's loop and checks, the allocator and start-up, divided by the run's operations), the run's total, and in brackets the ratio to $REF per operation (lower is better). larson runs for a fixed time, so its operation count differs between allocators; the other workloads do the same work with every allocator."
     echo
     hdr="| workload | command |"; sep="|---|---|"
     for a in $ALLOCS; do hdr="$hdr $a |"; sep="$sep---:|"; done
     echo "$hdr"; echo "$sep"
     for w in $CG_WORKLOADS; do
       grep -q "^$w	" "$IRS" || continue
-      refir=$(awk -F'\t' -v w="$w" -v a="$REF" '$1 == w && $2 == a && $5 == "ok" { print $3 }' "$IRS")
+      refir=$(awk -F'\t' -v w="$w" -v a="$REF" '$1 == w && $2 == a && $5 == "ok" && $4 > 0 { print $3 / $4 }' "$IRS")
       row="| $w | \`$(wl_cmd "$w" trace)\` |"
       for a in $ALLOCS; do
-        row="$row $(awk -F'\t' -v w="$w" -v a="$a" -v r="$refir" '$1 == w && $2 == a { if ($5 != "ok") { printf "**FAILED**"; exit } printf "%.2fM", $3 / 1e6; if (r + 0 > 0) printf " (%.2fx)", $3 / r }' "$IRS") |"
+        row="$row $(awk -F'\t' -v w="$w" -v a="$a" -v r="$refir" '$1 == w && $2 == a { if ($5 != "ok" || $4 + 0 == 0) { printf "**FAILED**"; exit } printf "%.1f, %.2fM", $3 / $4, $3 / 1e6; if (r + 0 > 0) printf " (%.2fx)", $3 / $4 / r }' "$IRS") |"
       done
       echo "$row"
     done
