@@ -83,8 +83,6 @@ static void say(const char *s, size_t n) {
   }
 }
 
-static volatile sig_atomic_t g_reported; /* our own abort: no second line */
-
 void hak_report_invalid(const char *fn, const void *p, const char *what, const void *block) {
   char buf[320];
   size_t n;
@@ -96,10 +94,7 @@ void hak_report_invalid(const char *fn, const void *p, const char *what, const v
                 g_cfg.on_error_warn ? "; ignored" : "");
   say(buf, n);
   hak_cnt_add(&g_stats.invalid_frees, 1);
-  if (!g_cfg.on_error_warn) {
-    g_reported = 1;
-    abort();
-  }
+  if (!g_cfg.on_error_warn) abort();
 }
 
 void hak_report_corruption(const void *p, const char *what) {
@@ -108,10 +103,7 @@ void hak_report_corruption(const void *p, const char *what) {
                      g_cfg.on_error_warn ? "; the affected blocks are leaked" : "");
   say(buf, n);
   hak_cnt_add(&g_stats.invalid_frees, 1);
-  if (!g_cfg.on_error_warn) {
-    g_reported = 1;
-    abort();
-  }
+  if (!g_cfg.on_error_warn) abort();
 }
 
 void hak_assert_fail(const char *cond, const char *file, int line) {
@@ -119,7 +111,6 @@ void hak_assert_fail(const char *cond, const char *file, int line) {
   size_t n = hak_fmt(buf, sizeof buf, "hakmem: assertion failed: %s at %s:%d\n", cond, file,
                      (uint64_t)(int64_t)line);
   say(buf, n);
-  g_reported = 1;
   abort();
 }
 
@@ -136,30 +127,40 @@ void hak_trace(const char *fmt, ...) {
 
 /* --- crash report ---------------------------------------------------------- */
 
-static const char *sig_name(int sig) {
-  switch (sig) {
-  case SIGSEGV: return "SIGSEGV";
-  case SIGBUS: return "SIGBUS";
-  case SIGABRT: return "SIGABRT";
-  default: return "signal";
-  }
-}
-
+/* Opt-in (HAKMEM_CRASH_REPORT=1): an allocator that put handlers on every
+ * program's signals would add lines to ordinary crashes and keep tools that
+ * only install a handler over the default one (libFuzzer, faulthandler's
+ * chaining) from theirs. SIGABRT is left alone: hakmem's own aborts print
+ * their reason before they abort. */
 static void crash_handler(int sig, siginfo_t *si, void *uc) {
   (void)uc;
-  char buf[320];
-  size_t n;
-  if (sig == SIGABRT && g_reported) {
-    n = 0;
-  } else if (sig == SIGABRT) {
-    n = hak_fmt(buf, sizeof buf, "hakmem: caught SIGABRT (pid %d)\n", (uint64_t)getpid());
+  char buf[320], where[200];
+  uintptr_t a = (uintptr_t)si->si_addr;
+  if (!hak_registry_test(a)) {
+    hak_fmt(where, sizeof where, "not in hakmem's heap");
   } else {
-    uintptr_t a = (uintptr_t)si->si_addr;
-    const char *where = hak_registry_test(a) ? "inside a hakmem SuperSlab header region"
-                                             : "not in a region hakmem registered";
-    n = hak_fmt(buf, sizeof buf, "hakmem: caught %s at address %p (%s)\n", sig_name(sig),
-                si->si_addr, where);
+    /* a registered region's header stays mapped while its bit is set */
+    hak_ss_t *ss = hak_ss_of(si->si_addr);
+    unsigned slot = hak_slot_of(si->si_addr);
+    if (ss->magic != HAK_SS_MAGIC) {
+      hak_fmt(where, sizeof where, "in hakmem's region %p, header unreadable", (void *)ss);
+    } else if (ss->kind == HAK_SS_BIG) {
+      hak_fmt(where, sizeof where, "inside hakmem's heap: Big block mapping %p", (void *)ss);
+    } else {
+      const hak_slab_t *s = &ss->slab[slot];
+      const char *state = slot == 0 ? "the SuperSlab header"
+                          : !s->owner || s->head->state != HAK_SLOT_ACTIVE ? "a slot holding no live block"
+                                                                           : "a slab of blocks of";
+      if (slot && s->owner && s->head->state == HAK_SLOT_ACTIVE)
+        hak_fmt(where, sizeof where, "inside hakmem's heap: SuperSlab %p, slot %u, %s %u bytes", (void *)ss,
+                (uint64_t)slot, state, (uint64_t)s->bsize);
+      else
+        hak_fmt(where, sizeof where, "inside hakmem's heap: SuperSlab %p, slot %u, %s", (void *)ss,
+                (uint64_t)slot, state);
+    }
   }
+  size_t n = hak_fmt(buf, sizeof buf, "hakmem: %s at address %p: %s\n", sig == SIGSEGV ? "SIGSEGV" : "SIGBUS",
+                     si->si_addr, where);
   say(buf, n);
   /* SA_RESETHAND restored the default action: re-raise so the exit status and
    * core dump are what they would have been without hakmem. */
@@ -167,7 +168,7 @@ static void crash_handler(int sig, siginfo_t *si, void *uc) {
 }
 
 void hak_crash_handler_install(void) {
-  static const int sigs[] = {SIGSEGV, SIGBUS, SIGABRT};
+  static const int sigs[] = {SIGSEGV, SIGBUS};
   for (unsigned i = 0; i < sizeof sigs / sizeof sigs[0]; i++) {
     struct sigaction old;
     if (sigaction(sigs[i], NULL, &old) != 0) continue;

@@ -40,7 +40,6 @@
 #include <errno.h>
 #include <pthread.h>
 #include <semaphore.h>
-#include <signal.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -926,23 +925,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   return 0;
 }
 
-/* hakmem's constructor installs its SIGABRT crash report, a SA_SIGINFO
- * handler; libFuzzer does not install its own handler over one, and would then
- * not save the input of a failed check. The default action is enough. */
-static void reset_abort_handler(void) {
-  struct sigaction sa;
-  if (sigaction(SIGABRT, NULL, &sa) == 0 && (sa.sa_flags & SA_SIGINFO)) {
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = SIG_DFL;
-    sigaction(SIGABRT, &sa, NULL);
-  }
-}
-
 int LLVMFuzzerInitialize(int *argc, char ***argv);
 int LLVMFuzzerInitialize(int *argc, char ***argv) {
   (void)argc;
   (void)argv;
-  reset_abort_handler();
   init_optab();
   const char *oe = getenv("HAKMEM_ON_ERROR");
   g_warn_mode = oe && (!strcmp(oe, "warn") || !strcmp(oe, "continue"));

@@ -1,5 +1,5 @@
 /* test_badfree.c — free() of pointers hakmem never handed out, of interior
- * pointers, and double frees.
+ * pointers, and double frees; and the opt-in crash report.
  *
  * Each case runs in a child (this program re-executed, so that environment
  * variables are read at start-up as hakmem does). By default the child must
@@ -8,9 +8,16 @@
  * runs every case in turn, must print the same lines, keep going, and still
  * allocate correctly afterwards.
  *
+ * Crash report: a child faults on a hakmem block whose page it made
+ * unreadable, or on a wild address, or aborts. With HAKMEM_CRASH_REPORT=1 a
+ * fault gets one line saying where the address lies; by default, and for
+ * SIGABRT always, hakmem adds nothing to the program's stderr. Under ASan
+ * (the .asan variant) hakmem must leave ASan's own handler in place.
+ *
  * usage: test_badfree                  (runs everything)
  *        test_badfree case NAME        (internal: one case, abort mode)
  *        test_badfree warn             (internal: all cases, warn mode)
+ *        test_badfree crash NAME       (internal: heap | wild | abort)
  */
 #include "hk_test.h"
 
@@ -136,6 +143,33 @@ static int child_abort_mode(const char *name) {
   return 0;
 }
 
+static int child_crash_mode(const char *name) {
+  struct rlimit rl = {0, 0};
+  setrlimit(RLIMIT_CORE, &rl);
+  alarm(20);
+  if (!strcmp(name, "heap")) {
+    char *p = malloc(100);
+    REQUIRE(p != NULL, "malloc(100) failed");
+    memset(p, 7, 100);
+    REQUIRE(mprotect((void *)((uintptr_t)p & ~(uintptr_t)4095), 4096, PROT_NONE) == 0, "mprotect failed");
+    printf("EXPECT %p\n", (void *)p);
+    fflush(stdout);
+    printf("READ %d\n", *(volatile char *)p);
+  } else if (!strcmp(name, "wild")) {
+    volatile char *w = (volatile char *)(uintptr_t)0x10;
+    printf("EXPECT %p\n", (void *)w);
+    fflush(stdout);
+    printf("READ %d\n", *w);
+  } else {
+    printf("EXPECT abort\n");
+    fflush(stdout);
+    abort();
+  }
+  printf("RETURNED\n");
+  fflush(stdout);
+  return 0;
+}
+
 static int child_warn_mode(void) {
   alarm(30); /* a hang ends as SIGALRM */
   hak_stats_t s0, s1;
@@ -205,8 +239,9 @@ static void read_all(int fd, char *buf, size_t cap) {
 
 static const char *self_exe = "/proc/self/exe";
 
-/* run this program again with the given arguments and HAKMEM_ON_ERROR */
-static void spawn(char *const args[], const char *on_error, result_t *res) {
+/* run this program again with the given arguments, HAKMEM_ON_ERROR and
+ * HAKMEM_CRASH_REPORT (NULL: unset) */
+static void spawn(char *const args[], const char *on_error, const char *crash_report, result_t *res) {
   int po[2], pe[2];
   REQUIRE(pipe(po) == 0 && pipe(pe) == 0, "pipe failed");
   fflush(NULL);
@@ -223,6 +258,10 @@ static void spawn(char *const args[], const char *on_error, result_t *res) {
       setenv("HAKMEM_ON_ERROR", on_error, 1);
     else
       unsetenv("HAKMEM_ON_ERROR");
+    if (crash_report)
+      setenv("HAKMEM_CRASH_REPORT", crash_report, 1);
+    else
+      unsetenv("HAKMEM_CRASH_REPORT");
     unsetenv("HAKMEM_STATS");
     execv(self_exe, args);
     _exit(127);
@@ -279,16 +318,73 @@ static void first_line(const char *s, char *out, size_t cap) {
   snprintf(out, cap, "%.*s", (int)(n < cap - 1 ? n : cap - 1), s);
 }
 
+/* the lines of err that start with "hakmem: " */
+static int hakmem_lines(const char *err, char *first, size_t cap) {
+  int n = 0;
+  first[0] = 0;
+  for (const char *l = err; l && *l; l = strchr(l, '\n') ? strchr(l, '\n') + 1 : NULL)
+    if (!strncmp(l, "hakmem: ", 8) && n++ == 0) first_line(l, first, cap);
+  return n;
+}
+
+static void check_crash_report(void) {
+  static const struct {
+    const char *name, *report; /* report: HAKMEM_CRASH_REPORT, NULL = unset */
+    int sig;
+    const char *where; /* the report's text; NULL: no hakmem line at all */
+  } cc[] = {
+      {"heap", "1", SIGSEGV, "inside hakmem's heap: SuperSlab "},
+      {"wild", "1", SIGSEGV, "not in hakmem's heap"},
+      {"heap", NULL, SIGSEGV, NULL},
+      {"abort", "1", SIGABRT, NULL},
+  };
+  static result_t res;
+  char *argv0 = (char *)"test_badfree";
+  for (unsigned i = 0; i < sizeof cc / sizeof cc[0]; i++) {
+    char *args[] = {argv0, "crash", (char *)cc[i].name, NULL};
+    spawn(args, NULL, cc[i].report, &res);
+    char ptr[64] = "", line[300], fl[300];
+    int got = hakmem_lines(res.err, line, sizeof line);
+    first_line(res.err, fl, sizeof fl);
+    const char *tag = cc[i].report ? "HAKMEM_CRASH_REPORT=1" : "by default";
+    if (sscanf(res.out, "EXPECT %63s", ptr) != 1 || strstr(res.out, "RETURNED")) {
+      CHECK(0, "crash %s (%s): the child did not fault as planned (status %#x, stderr: %s)", cc[i].name, tag,
+            res.status, fl);
+      continue;
+    }
+#if defined(HK_MODE_HAKAPI)
+    /* ASan's own SEGV handler runs and ends the child; hakmem adds nothing */
+    CHECK(!(WIFEXITED(res.status) && WEXITSTATUS(res.status) == 0), "crash %s (%s): the child exited 0",
+          cc[i].name, tag);
+    CHECK(got == 0, "crash %s (%s): hakmem printed '%s' over the sanitizer's handler", cc[i].name, tag, line);
+#else
+    int sig = WIFSIGNALED(res.status) ? WTERMSIG(res.status) : 0;
+    CHECK(sig == cc[i].sig, "crash %s (%s): want death by signal %d, got status %#x (stderr: %s)", cc[i].name, tag,
+          cc[i].sig, res.status, fl);
+    if (!cc[i].where) {
+      CHECK(got == 0, "crash %s (%s): hakmem added '%s' to the program's stderr", cc[i].name, tag, line);
+    } else {
+      char want[160];
+      snprintf(want, sizeof want, "hakmem: SIGSEGV at address %s: %s", ptr, cc[i].where);
+      CHECK(got == 1 && !strncmp(line, want, strlen(want)), "crash %s (%s): want one line starting '%s', got %d: '%s'",
+            cc[i].name, tag, want, got, line);
+    }
+    if (got) hk_note("crash %-5s %s: %s", cc[i].name, tag, line);
+#endif
+  }
+}
+
 int main(int argc, char **argv) {
   hk_init("badfree");
   if (argc >= 3 && !strcmp(argv[1], "case")) return child_abort_mode(argv[2]);
   if (argc >= 2 && !strcmp(argv[1], "warn")) return child_warn_mode();
+  if (argc >= 3 && !strcmp(argv[1], "crash")) return child_crash_mode(argv[2]);
 
   static result_t res;
   /* abort mode: one child per case */
   for (int i = 0; i < NCASES; i++) {
     char *args[] = {argv[0], "case", (char *)cases[i].name, NULL};
-    spawn(args, NULL, &res);
+    spawn(args, NULL, NULL, &res);
     char ptr[64] = "", fl[300];
     if (sscanf(res.out, "EXPECT %63s", ptr) != 1) {
       first_line(res.err, fl, sizeof fl);
@@ -311,7 +407,7 @@ int main(int argc, char **argv) {
 
   /* warn mode: everything in one process, which must carry on */
   char *args[] = {argv[0], "warn", NULL};
-  spawn(args, "warn", &res);
+  spawn(args, "warn", NULL, &res);
   CHECK(WIFEXITED(res.status) && WEXITSTATUS(res.status) == 0,
         "warn mode: the child did not exit 0 (status %#x); its stderr ends: %.400s", res.status,
         strlen(res.err) > 400 ? res.err + strlen(res.err) - 400 : res.err);
@@ -335,5 +431,7 @@ int main(int argc, char **argv) {
   }
   CHECK(seen == NCASES, "warn mode: %d of %d cases reached", seen, NCASES);
   if (hk_failures) fprintf(stderr, "--- warn-mode child stderr ---\n%s--- end ---\n", res.err);
+
+  check_crash_report();
   hk_finish();
 }
