@@ -272,7 +272,7 @@ for t in "${SEL[@]}"; do
     ;;
   real)
     to=$TIMEOUT
-    [ "$src" = pytests ] && to=$((TIMEOUT * 5)) # CPython's tests: 75 s on an idle 2-core machine
+    [ "$src" = pytests ] && to=$((TIMEOUT * 5)) # CPython's tests: under 3 min on an idle 2-core machine
     timeout -k 10 "$to" "$ROOT/scripts/test_real_programs.sh" "$LIBDIR/libhakmem.so" "$src" \
       "$OUT/real" >"$log" 2>&1
     ;;

@@ -140,8 +140,9 @@ EOF
 
 pytests)
   # CPython's regression tests for the object model, containers, text,
-  # pickling, gc and weak references, threads, ctypes, mmap, os and
-  # faulthandler (crashes chained through the handlers already installed), with
+  # pickling, gc and weak references, threads, ctypes, mmap, os,
+  # faulthandler (crashes chained through the handlers already installed) and
+  # multiprocessing with fork (children forked while threads allocate), with
   # PYTHONMALLOC=malloc so that every object is a malloc call: about 117M
   # mallocs, 800 threads and 1.8M cross-thread frees. Only the main process
   # prints hakmem's report (some tests compare child processes' stderr).
@@ -152,7 +153,7 @@ pytests)
   PYT="test_dict test_set test_list test_tuple test_unicode test_bytes test_json test_re
        test_threading test_thread test_gc test_weakref test_deque test_heapq test_sort test_array
        test_struct test_pickle test_itertools test_collections test_functools test_decimal test_long
-       test_mmap test_hashlib test_zlib test_ctypes test_os test_faulthandler"
+       test_mmap test_hashlib test_zlib test_ctypes test_os test_faulthandler test_multiprocessing_fork"
   RUNPY='import os, sys, runpy
 os.environ.pop("HAKMEM_STATS", None)
 sys.argv[0] = "test"
