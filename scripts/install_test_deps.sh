@@ -40,24 +40,25 @@ can_install=0
 [ $CHECK = 0 ] && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 && can_install=1
 
 updated=0
+guard=0
+cleanup() { if [ $guard = 1 ]; then rm -f /usr/sbin/policy-rc.d; fi; }
+trap cleanup EXIT
 apt_install() {
   [ $can_install = 1 ] || return 1
   echo "install_test_deps: installing $*"
+  # no service start during installation (redis-server's would): the tests
+  # start their own servers
+  if [ ! -e /usr/sbin/policy-rc.d ]; then
+    printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d
+    chmod +x /usr/sbin/policy-rc.d
+    guard=1
+  fi
   if [ $updated = 0 ]; then
     updated=1
     apt-get update -qq >/dev/null 2>&1
   fi
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >/dev/null
 }
-
-guard=0
-if [ $can_install = 1 ] && [ ! -e /usr/sbin/policy-rc.d ]; then
-  printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d
-  chmod +x /usr/sbin/policy-rc.d
-  guard=1
-fi
-cleanup() { [ $guard = 1 ] && rm -f /usr/sbin/policy-rc.d; }
-trap cleanup EXIT
 
 need=$(missing $PKGS)
 [ -n "$need" ] && { apt_install $need || true; }

@@ -132,32 +132,48 @@ void hak_trace(const char *fmt, ...) {
  * only install a handler over the default one (libFuzzer, faulthandler's
  * chaining) from theirs. SIGABRT is left alone: hakmem's own aborts print
  * their reason before they abort. */
+/* The region that holds a: its own, or for an address deep inside a Big
+ * block the block's first region (the registry marks only that one). Bounded
+ * walk down: a 128 GiB mapping at most. */
+static hak_ss_t *crash_region(uintptr_t a) {
+  if (hak_registry_test(a)) return hak_ss_of((void *)a);
+  uintptr_t r = a & ~(uintptr_t)HAK_SS_MASK;
+  for (unsigned i = 0; i < (1u << 16) && r >= HAK_SS_SIZE; i++) {
+    r -= HAK_SS_SIZE;
+    if (!hak_registry_test(r)) continue;
+    hak_ss_t *ss = (hak_ss_t *)r;
+    if (ss->magic == HAK_SS_MAGIC && ss->kind == HAK_SS_BIG && r + ss->map_size > a) return ss;
+    return NULL;
+  }
+  return NULL;
+}
+
 static void crash_handler(int sig, siginfo_t *si, void *uc) {
   (void)uc;
   char buf[320], where[200];
   uintptr_t a = (uintptr_t)si->si_addr;
-  if (!hak_registry_test(a)) {
+  /* A registered region's header is mapped, except while a trim is
+   * unmapping it: a second fault here then ends the process with the
+   * default action (SA_RESETHAND), only without this line. */
+  hak_ss_t *ss = crash_region(a);
+  if (!ss) {
     hak_fmt(where, sizeof where, "not in hakmem's heap");
+  } else if (ss->magic != HAK_SS_MAGIC) {
+    hak_fmt(where, sizeof where, "in hakmem's region %p, header unreadable", (void *)ss);
+  } else if (ss->kind == HAK_SS_BIG) {
+    hak_fmt(where, sizeof where, "inside hakmem's heap: Big block mapping %p of %zu bytes", (void *)ss,
+            (uint64_t)ss->map_size);
   } else {
-    /* a registered region's header stays mapped while its bit is set */
-    hak_ss_t *ss = hak_ss_of(si->si_addr);
     unsigned slot = hak_slot_of(si->si_addr);
-    if (ss->magic != HAK_SS_MAGIC) {
-      hak_fmt(where, sizeof where, "in hakmem's region %p, header unreadable", (void *)ss);
-    } else if (ss->kind == HAK_SS_BIG) {
-      hak_fmt(where, sizeof where, "inside hakmem's heap: Big block mapping %p", (void *)ss);
-    } else {
-      const hak_slab_t *s = &ss->slab[slot];
-      const char *state = slot == 0 ? "the SuperSlab header"
-                          : !s->owner || s->head->state != HAK_SLOT_ACTIVE ? "a slot holding no live block"
-                                                                           : "a slab of blocks of";
-      if (slot && s->owner && s->head->state == HAK_SLOT_ACTIVE)
-        hak_fmt(where, sizeof where, "inside hakmem's heap: SuperSlab %p, slot %u, %s %u bytes", (void *)ss,
-                (uint64_t)slot, state, (uint64_t)s->bsize);
-      else
-        hak_fmt(where, sizeof where, "inside hakmem's heap: SuperSlab %p, slot %u, %s", (void *)ss,
-                (uint64_t)slot, state);
-    }
+    const hak_slab_t *s = &ss->slab[slot];
+    if (slot == 0)
+      hak_fmt(where, sizeof where, "inside hakmem's heap: SuperSlab %p, its header", (void *)ss);
+    else if (s->owner && s->head->state == HAK_SLOT_ACTIVE)
+      hak_fmt(where, sizeof where, "inside hakmem's heap: SuperSlab %p, slot %u, a slab of %u-byte blocks",
+              (void *)ss, (uint64_t)slot, (uint64_t)s->bsize);
+    else
+      hak_fmt(where, sizeof where, "inside hakmem's heap: SuperSlab %p, slot %u, holding no live block",
+              (void *)ss, (uint64_t)slot);
   }
   size_t n = hak_fmt(buf, sizeof buf, "hakmem: %s at address %p: %s\n", sig == SIGSEGV ? "SIGSEGV" : "SIGBUS",
                      si->si_addr, where);

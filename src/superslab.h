@@ -35,7 +35,8 @@ typedef struct hak_slab {
   uint32_t used;    /* head only: blocks out of the slab (user, TLS SLL, remote) */
   uint16_t sll_off; /* byte offset of the class's TLS SLL in a heap */
   uint16_t pad0_;
-  /* second cache line: slab state, and what other threads write */
+  /* second cache line: slab state and what other threads write, none of
+   * which the free fast path reads */
   uint8_t state;   /* head only: HAK_SLOT_* */
   uint8_t in_partial;
   uint8_t fresh;   /* memory past carve is known to be zero */

@@ -9,7 +9,8 @@
  * allocate correctly afterwards.
  *
  * Crash report: a child faults on a hakmem block whose page it made
- * unreadable, or on a wild address, or aborts. With HAKMEM_CRASH_REPORT=1 a
+ * unreadable (a small block, and a Big block 6 MiB in), or on a wild
+ * address, or aborts. With HAKMEM_CRASH_REPORT=1 a
  * fault gets one line saying where the address lies; by default, and for
  * SIGABRT always, hakmem adds nothing to the program's stderr. Under ASan
  * (the .asan variant) hakmem must leave ASan's own handler in place.
@@ -17,7 +18,7 @@
  * usage: test_badfree                  (runs everything)
  *        test_badfree case NAME        (internal: one case, abort mode)
  *        test_badfree warn             (internal: all cases, warn mode)
- *        test_badfree crash NAME       (internal: heap | wild | abort)
+ *        test_badfree crash NAME       (internal: heap | big | wild | abort)
  */
 #include "hk_test.h"
 
@@ -143,28 +144,41 @@ static int child_abort_mode(const char *name) {
   return 0;
 }
 
+/* Each fault announces its address and the report hakmem should give (the
+ * geometry: 2 MiB SuperSlabs of 64 KiB slots, Big blocks in their own
+ * mapping whose header starts the first 2 MiB region). */
 static int child_crash_mode(const char *name) {
   struct rlimit rl = {0, 0};
   setrlimit(RLIMIT_CORE, &rl);
   alarm(20);
+  const uintptr_t ss_mask = ((uintptr_t)2 << 20) - 1;
+  volatile char *at;
   if (!strcmp(name, "heap")) {
     char *p = malloc(100);
     REQUIRE(p != NULL, "malloc(100) failed");
     memset(p, 7, 100);
-    REQUIRE(mprotect((void *)((uintptr_t)p & ~(uintptr_t)4095), 4096, PROT_NONE) == 0, "mprotect failed");
-    printf("EXPECT %p\n", (void *)p);
-    fflush(stdout);
-    printf("READ %d\n", *(volatile char *)p);
+    printf("WHERE inside hakmem's heap: SuperSlab %p, slot %u, a slab of %zu-byte blocks\n",
+           (void *)((uintptr_t)p & ~ss_mask), (unsigned)(((uintptr_t)p >> 16) & 31), malloc_usable_size(p));
+    at = p;
+  } else if (!strcmp(name, "big")) {
+    char *p = malloc(16u << 20);
+    REQUIRE(p != NULL, "malloc(16 MiB) failed");
+    memset(p, 7, 4096);
+    printf("WHERE inside hakmem's heap: Big block mapping %p of \n", (void *)((uintptr_t)p & ~ss_mask));
+    at = p + (6u << 20) + 100; /* past the first 2 MiB, which alone the registry marks */
   } else if (!strcmp(name, "wild")) {
-    volatile char *w = (volatile char *)(uintptr_t)0x10;
-    printf("EXPECT %p\n", (void *)w);
-    fflush(stdout);
-    printf("READ %d\n", *w);
+    printf("WHERE not in hakmem's heap\n");
+    at = (volatile char *)(uintptr_t)0x10;
   } else {
     printf("EXPECT abort\n");
     fflush(stdout);
     abort();
   }
+  if (at != (volatile char *)(uintptr_t)0x10)
+    REQUIRE(mprotect((void *)((uintptr_t)at & ~(uintptr_t)4095), 4096, PROT_NONE) == 0, "mprotect failed");
+  printf("EXPECT %p\n", (void *)at);
+  fflush(stdout);
+  printf("READ %d\n", *at);
   printf("RETURNED\n");
   fflush(stdout);
   return 0;
@@ -330,24 +344,24 @@ static int hakmem_lines(const char *err, char *first, size_t cap) {
 static void check_crash_report(void) {
   static const struct {
     const char *name, *report; /* report: HAKMEM_CRASH_REPORT, NULL = unset */
-    int sig;
-    const char *where; /* the report's text; NULL: no hakmem line at all */
+    int sig, line;             /* line: hakmem must print its report */
   } cc[] = {
-      {"heap", "1", SIGSEGV, "inside hakmem's heap: SuperSlab "},
-      {"wild", "1", SIGSEGV, "not in hakmem's heap"},
-      {"heap", NULL, SIGSEGV, NULL},
-      {"abort", "1", SIGABRT, NULL},
+      {"heap", "1", SIGSEGV, 1}, {"big", "1", SIGSEGV, 1},   {"wild", "1", SIGSEGV, 1},
+      {"heap", NULL, SIGSEGV, 0}, {"abort", "1", SIGABRT, 0},
   };
   static result_t res;
   char *argv0 = (char *)"test_badfree";
   for (unsigned i = 0; i < sizeof cc / sizeof cc[0]; i++) {
     char *args[] = {argv0, "crash", (char *)cc[i].name, NULL};
     spawn(args, NULL, cc[i].report, &res);
-    char ptr[64] = "", line[300], fl[300];
+    char ptr[64] = "", line[300], fl[300], where[200] = "";
     int got = hakmem_lines(res.err, line, sizeof line);
     first_line(res.err, fl, sizeof fl);
+    const char *w = strstr(res.out, "WHERE ");
+    if (w) first_line(w + 6, where, sizeof where);
+    const char *e = strstr(res.out, "EXPECT ");
     const char *tag = cc[i].report ? "HAKMEM_CRASH_REPORT=1" : "by default";
-    if (sscanf(res.out, "EXPECT %63s", ptr) != 1 || strstr(res.out, "RETURNED")) {
+    if (!e || sscanf(e, "EXPECT %63s", ptr) != 1 || strstr(res.out, "RETURNED")) {
       CHECK(0, "crash %s (%s): the child did not fault as planned (status %#x, stderr: %s)", cc[i].name, tag,
             res.status, fl);
       continue;
@@ -357,17 +371,18 @@ static void check_crash_report(void) {
     CHECK(!(WIFEXITED(res.status) && WEXITSTATUS(res.status) == 0), "crash %s (%s): the child exited 0",
           cc[i].name, tag);
     CHECK(got == 0, "crash %s (%s): hakmem printed '%s' over the sanitizer's handler", cc[i].name, tag, line);
+    (void)where;
 #else
     int sig = WIFSIGNALED(res.status) ? WTERMSIG(res.status) : 0;
     CHECK(sig == cc[i].sig, "crash %s (%s): want death by signal %d, got status %#x (stderr: %s)", cc[i].name, tag,
           cc[i].sig, res.status, fl);
-    if (!cc[i].where) {
+    if (!cc[i].line) {
       CHECK(got == 0, "crash %s (%s): hakmem added '%s' to the program's stderr", cc[i].name, tag, line);
     } else {
-      char want[160];
-      snprintf(want, sizeof want, "hakmem: SIGSEGV at address %s: %s", ptr, cc[i].where);
-      CHECK(got == 1 && !strncmp(line, want, strlen(want)), "crash %s (%s): want one line starting '%s', got %d: '%s'",
-            cc[i].name, tag, want, got, line);
+      char want[300];
+      snprintf(want, sizeof want, "hakmem: SIGSEGV at address %s: %s", ptr, where);
+      CHECK(got == 1 && where[0] && !strncmp(line, want, strlen(want)),
+            "crash %s (%s): want one line starting '%s', got %d: '%s'", cc[i].name, tag, want, got, line);
     }
     if (got) hk_note("crash %-5s %s: %s", cc[i].name, tag, line);
 #endif
