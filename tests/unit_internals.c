@@ -50,18 +50,29 @@ static void test_size_classes(void) {
     CHECK(ci->slots >= 1 && ci->slots <= 31, "class %d: %u slots", c, ci->slots);
     CHECK(ci->capacity >= 1 && (size_t)ci->capacity * ci->size <= slab, "class %d geometry", c);
     CHECK(ci->size % 16 == 0, "class %d size %u not a multiple of 16", c, ci->size);
-    /* The one-multiply tests are exact at every byte of the slab: block start,
-     * and block start below a carve point of 0, 1, half or all blocks. */
-    const uint64_t lims[4] = {0, 1, ci->capacity / 2u, ci->capacity};
-    for (size_t off = 0; off < slab; off++) {
-      uint64_t prod = (uint64_t)off * ci->div_test;
-      bool is_start = off % ci->size == 0;
-      bool ok = (prod < ci->div_test) == is_start;
-      for (int k = 0; k < 4; k++)
-        ok &= (prod < (uint64_t)(lims[k] * ci->size) * ci->div_test) == (is_start && off / ci->size < lims[k]);
-      if (!ok) {
-        CHECK(0, "class %d (size %u): block test wrong at offset %zu", c, ci->size, off);
-        break;
+    /* The one-multiply tests (superslab.h) are exact at every byte of the
+     * slab: block start, and block start below a carve point of 0, 1, half
+     * or all blocks, read from the descriptor of the slot the byte is in. */
+    static hak_slab_t d[HAK_SLOTS];
+    memset(d, 0, sizeof d);
+    const uintptr_t base = (uintptr_t)1 << 40; /* never dereferenced */
+    for (unsigned i = 0; i < ci->slots; i++) {
+      d[i].base = base;
+      d[i].div_test = ci->div_test;
+    }
+    d[0].nslots = ci->slots;
+    const uint32_t lims[4] = {0, 1, ci->capacity / 2u, ci->capacity};
+    for (int k = 0; k < 4; k++) {
+      hak_slab_set_carve(&d[0], (char *)(base + (size_t)lims[k] * ci->size));
+      for (size_t off = 0; off < slab; off++) {
+        const hak_slab_t *s = &d[off / HAK_SLOT_SIZE];
+        bool is_start = off % ci->size == 0;
+        if (hak_is_block_start(s, base + off) != is_start ||
+            hak_is_carved_block(s, base + off) != (is_start && off / ci->size < lims[k])) {
+          CHECK(0, "class %d (size %u), carve at block %u: block test wrong at offset %zu", c, ci->size, lims[k],
+                off);
+          break;
+        }
       }
     }
   }
