@@ -145,8 +145,8 @@ pytests | pytests-full)
   # pickling, gc and weak references, threads, ctypes, mmap, os,
   # faulthandler (crashes chained through the handlers already installed) and
   # multiprocessing with fork (children forked while threads allocate), with
-  # PYTHONMALLOC=malloc so that every object is a malloc call: about 117M
-  # mallocs, 800 threads and 1.8M cross-thread frees. Only the main process
+  # PYTHONMALLOC=malloc so that every object is a malloc call, from hundreds
+  # of threads, many freeing each other's objects. Only the main process
   # prints hakmem's report (some tests compare child processes' stderr).
   PY=$(python_bin)
   [ -n "$PY" ] || fail "python3 is not installed"
