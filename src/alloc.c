@@ -239,8 +239,11 @@ HAK_API void *hak_calloc(size_t n, size_t size) {
   return p;
 }
 
-static void *realloc_move(void *p, size_t old_usable, size_t n) {
-  void *q = hak_malloc(n);
+/* to_big: the block goes to the Big tier (a slab tier if that fails). */
+static void *realloc_move(void *p, size_t old_usable, size_t n, bool to_big) {
+  bool zero;
+  void *q = to_big ? hak_big_alloc(n, 0, &zero) : NULL;
+  if (!q) q = hak_malloc(n);
   if (!q) return NULL; /* errno is ENOMEM; p stays valid */
   memcpy(q, p, old_usable < n ? old_usable : n);
   hak_free(p);
@@ -268,10 +271,10 @@ HAK_API void *hak_realloc(void *p, size_t n) {
     size_t old = h->user_size;
     /* Shrunk to well under what was last asked for, and to a slab size:
      * a slab serves it better than a mapping. */
-    if (n <= g_large_max / 2 && n < h->req_size / 2) return realloc_move(p, old, n);
+    if (n <= g_large_max / 2 && n < h->req_size / 2) return realloc_move(p, old, n, false);
     void *q = hak_big_realloc(h, n);
     if (q) return q;
-    return realloc_move(p, old, n);
+    return realloc_move(p, old, n, false);
   }
   size_t old = in.slab->bsize;
   /* In place while the block has room; on shrinking, until it would waste
@@ -280,16 +283,7 @@ HAK_API void *hak_realloc(void *p, size_t n) {
   /* Grown to HAK_REALLOC_BIG or more: move to the Big tier once, where
    * further growth is an mremap or stays in place instead of a copy at
    * every class. */
-  if (n > old && n >= HAK_REALLOC_BIG) {
-    bool zero;
-    void *q = hak_big_alloc(n, 0, &zero);
-    if (q) {
-      memcpy(q, p, old);
-      hak_free(p);
-      return q;
-    }
-  }
-  return realloc_move(p, old, n);
+  return realloc_move(p, old, n, n > old && n >= HAK_REALLOC_BIG);
 }
 
 HAK_API void *hak_reallocarray(void *p, size_t n, size_t size) {
