@@ -16,9 +16,10 @@ hak_config_t g_cfg = {
     .on_error_warn = 0,
     .learn = 1,
     .madv_free = 0,
-    .thp = 0,
+    .thp = HAK_THP_AUTO,
     .crash_report = 0,
     .debug = 0,
+    .thp_auto_bytes = 32u << 20,
     .big_threshold = 2u << 20,
     .fast_cap = 256,
     .fast_cap_bytes = 16u << 10,
@@ -81,7 +82,7 @@ void hak_config_init(void) {
     g_cfg.empty_budget = 64u << 20;
     g_cfg.spare_superslabs = 8;
     g_cfg.bigcache_bytes = 1u << 30;
-    g_cfg.thp = 1;
+    g_cfg.thp = HAK_THP_ON;
   } else if (mode && (!strcmp(mode, "low-memory") || !strcmp(mode, "low_memory"))) {
     g_cfg.mode = "low-memory";
     g_cfg.fast_cap = 64;
@@ -92,13 +93,17 @@ void hak_config_init(void) {
     g_cfg.spare_superslabs = 0;
     g_cfg.bigcache_bytes = 32u << 20;
     g_cfg.bigcache_ms = 200;
+    g_cfg.thp = HAK_THP_OFF;
   }
   g_cfg.stats = cfg_bool("HAKMEM_STATS", g_cfg.stats);
   const char *oe = getenv("HAKMEM_ON_ERROR");
   if (oe) g_cfg.on_error_warn = !strcmp(oe, "warn") || !strcmp(oe, "continue");
   g_cfg.learn = cfg_bool("HAKMEM_LEARN", g_cfg.learn);
   g_cfg.madv_free = cfg_bool("HAKMEM_MADV_FREE", g_cfg.madv_free);
-  g_cfg.thp = cfg_bool("HAKMEM_THP", g_cfg.thp);
+  const char *thp = getenv("HAKMEM_THP");
+  if (thp && !strcasecmp(thp, "auto")) g_cfg.thp = HAK_THP_AUTO;
+  else g_cfg.thp = cfg_bool("HAKMEM_THP", g_cfg.thp);
+  g_cfg.thp_auto_bytes = cfg_size("HAKMEM_THP_AUTO_BYTES", g_cfg.thp_auto_bytes);
   g_cfg.crash_report = cfg_bool("HAKMEM_CRASH_REPORT", g_cfg.crash_report);
   g_cfg.debug = cfg_bool("HAKMEM_DEBUG", g_cfg.debug);
   g_cfg.big_threshold = cfg_size("HAKMEM_BIG_THRESHOLD", g_cfg.big_threshold);

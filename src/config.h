@@ -6,14 +6,17 @@
 
 #pragma GCC visibility push(hidden) /* internal: no GOT indirection */
 
+enum { HAK_THP_OFF = 0, HAK_THP_ON = 1, HAK_THP_AUTO = 2 };
+
 typedef struct hak_config {
   int stats;              /* HAKMEM_STATS: print the report at exit */
   int on_error_warn;      /* HAKMEM_ON_ERROR=warn: report bad frees and continue */
   int learn;              /* HAKMEM_LEARN: ACE adapts the policy */
   int madv_free;          /* HAKMEM_MADV_FREE: MADV_FREE instead of MADV_DONTNEED */
-  int thp;                /* HAKMEM_THP: transparent huge pages for SuperSlabs and big blocks */
+  int thp;                /* HAKMEM_THP: HAK_THP_OFF, HAK_THP_ON (SuperSlabs and big blocks), HAK_THP_AUTO */
   int crash_report;       /* HAKMEM_CRASH_REPORT: signal handler for crash reports */
   int debug;              /* HAKMEM_DEBUG: trace (debug builds only) */
+  size_t thp_auto_bytes;  /* HAKMEM_THP_AUTO_BYTES: SuperSlab bytes mapped before auto asks for huge pages */
   size_t big_threshold;   /* HAKMEM_BIG_THRESHOLD: above this, own mapping */
   uint32_t fast_cap;      /* HAKMEM_FAST_CAP: TLS SLL capacity, blocks (tiny) */
   uint32_t fast_cap_bytes; /* HAKMEM_FAST_CAP_BYTES: TLS SLL capacity in bytes (mid/large) */

@@ -55,6 +55,15 @@ void hak_os_hugepage(void *p, size_t size) {
 #endif
 }
 
+void hak_os_hugepage_off(void *p, size_t size) {
+#ifdef MADV_NOHUGEPAGE
+  int saved = errno;
+  madvise(p, size, MADV_NOHUGEPAGE);
+  errno = saved;
+  hak_cnt_add(&g_stats.madvise_calls, 1);
+#endif
+}
+
 void hak_os_protect_none(void *p, size_t size) {
   int saved = errno;
   mprotect(p, size, PROT_NONE);

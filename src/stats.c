@@ -166,9 +166,11 @@ static void report(sink_t *k) {
     out(k, "  tier %s: mallocs %u, frees %u\n", tier_name[t], o.mallocs[t], o.frees[t]);
   out(k, "  remote frees: %u sent, %u collected by their owners\n", s->remote_free, s->remote_collected);
   out(k, "  shared pool: stage1 (EMPTY reuse) %u, stage2 (UNUSED slot) %u, stage3 (new SuperSlab) %u, "
-         "released %u, decommitted %u, SuperSlabs now %u, unmapped %u, EMPTY now %u KiB\n",
+         "released %u, decommitted %u, SuperSlabs now %u (huge pages asked for %u), unmapped %u, "
+         "EMPTY now %u KiB\n",
       o.sp_stage[0], o.sp_stage[1], o.sp_stage[2], o.sp_release,
-      hak_cnt_get(&g_stats.sp_decommit), o.superslabs, hak_cnt_get(&g_stats.sp_ss_unmapped),
+      hak_cnt_get(&g_stats.sp_decommit), o.superslabs, hak_cnt_get(&g_stats.ss_hugepage),
+      hak_cnt_get(&g_stats.sp_ss_unmapped),
       (uint64_t)(hak_sp_empty_bytes() >> 10));
   out(k, "  big: allocs %u, frees %u, live %u (%u KiB), BigCache hits %u, misses %u, "
          "cached %u (%u KiB), mremap grows %u\n",

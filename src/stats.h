@@ -15,6 +15,7 @@ typedef struct hak_global_stats {
   hak_counter_t sp_stage[3], sp_release, sp_decommit, sp_ss_unmapped;
   hak_counter_t sp_refaults; /* decommitted slots claimed again: their memory faults in again (ACE) */
   _Atomic uint64_t superslabs;
+  hak_counter_t ss_hugepage; /* SuperSlabs mapped with MADV_HUGEPAGE (HAKMEM_THP) */
   hak_counter_t big_allocs, big_frees, bigcache_hits, bigcache_misses, big_mremaps;
   hak_counter_t invalid_frees;
   hak_counter_t threads_started, heaps_adopted;

@@ -128,9 +128,10 @@ static void test_registry(void) {
   hak_free(p);
 }
 
-/* 1 if the mapping holding p carries MADV_HUGEPAGE ("hg" among smaps'
- * VmFlags), 0 if not, -1 if p is in no mapping. */
-static int vma_hugepage(const void *p) {
+/* 1 if the mapping holding p carries the smaps VmFlags flag ("hg" for
+ * MADV_HUGEPAGE, "nh" for MADV_NOHUGEPAGE), 0 if not, -1 if p is in no
+ * mapping. */
+static int vma_flag(const void *p, const char *flag) {
   FILE *f = fopen("/proc/self/smaps", "r");
   if (!f) return -1;
   char line[512];
@@ -140,13 +141,17 @@ static int vma_hugepage(const void *p) {
     if (sscanf(line, "%lx-%lx ", &lo, &hi) == 2) /* a mapping's first line */
       in = (uintptr_t)p >= lo && (uintptr_t)p < hi;
     else if (in && !strncmp(line, "VmFlags:", 8)) {
-      r = strstr(line, " hg") != NULL;
+      char want[8];
+      snprintf(want, sizeof want, " %s", flag);
+      r = strstr(line, want) != NULL;
       break;
     }
   }
   fclose(f);
   return r;
 }
+
+static int vma_hugepage(const void *p) { return vma_flag(p, "hg"); }
 
 /* HAKMEM_THP asks for huge pages on SuperSlabs (before their first touch)
  * and on Big blocks; without it hakmem leaves the kernel's default. */
@@ -172,6 +177,60 @@ static void test_thp(void) {
     hak_malloc_trim(0); /* no cached big mapping carries this setting into the next round */
   }
   g_cfg.thp = saved;
+}
+
+/* HAKMEM_THP=auto (the default): SuperSlabs get huge pages once the heap
+ * holds HAKMEM_THP_AUTO_BYTES of them, Big blocks never; a SuperSlab that
+ * decommits a slot gives its huge pages up for good (MADV_NOHUGEPAGE), so
+ * khugepaged cannot bring back the memory handed back. */
+static void test_thp_auto(void) {
+  if (access("/sys/kernel/mm/transparent_hugepage/enabled", F_OK) != 0 || g_hak_hardened) {
+    printf("unit_internals: no transparent huge pages or hardened build, THP auto checks skipped\n");
+    return;
+  }
+  int saved = g_cfg.thp;
+  size_t saved_bytes = g_cfg.thp_auto_bytes;
+  g_cfg.thp = HAK_THP_AUTO;
+  for (int big_heap = 0; big_heap <= 1; big_heap++) {
+    g_cfg.thp_auto_bytes = big_heap ? 0 : SIZE_MAX;
+    hak_ss_t *ss = hak_ss_new();
+    CHECK(ss != NULL, "hak_ss_new");
+    if (!ss) continue;
+    CHECK(vma_hugepage(ss) == big_heap && (int)atomic_load(&ss->huge) == big_heap,
+          "auto, heap %s the threshold: MADV_HUGEPAGE %s", big_heap ? "past" : "below",
+          big_heap ? "missing" : "unasked");
+    hak_ss_retire(ss);
+    hak_os_unmap(ss, HAK_SS_SIZE);
+    char *b = hak_malloc(8u << 20);
+    CHECK(b && vma_hugepage(b + (4u << 20)) == 0, "auto: no huge pages on a big block");
+    hak_free(b);
+  }
+  /* One-slot blocks until some land in a SuperSlab made under auto. */
+  enum { N = 80 };
+  void *blk[N];
+  hak_ss_t *huge_ss = NULL;
+  void *keep = NULL;
+  for (int i = 0; i < N; i++) {
+    blk[i] = hak_malloc(65536);
+    CHECK(blk[i] != NULL, "malloc(65536)");
+    if (blk[i] && !huge_ss && atomic_load(&hak_ss_of(blk[i])->huge)) {
+      huge_ss = hak_ss_of(blk[i]);
+      keep = blk[i];
+    }
+  }
+  CHECK(huge_ss != NULL, "a SuperSlab with huge pages among %d one-slot blocks", N);
+  for (int i = 0; i < N; i++)
+    if (blk[i] != keep) hak_free(blk[i]);
+  hak_malloc_trim(0); /* decommits the EMPTY slots; keep holds its SuperSlab mapped */
+  if (huge_ss) {
+    CHECK(atomic_load(&huge_ss->huge) == 0, "decommit turned the SuperSlab's huge flag off");
+    CHECK(vma_flag(huge_ss, "nh") == 1 && vma_hugepage(huge_ss) == 0,
+          "decommit: MADV_NOHUGEPAGE on the SuperSlab (khugepaged must not collapse it again)");
+  }
+  hak_free(keep);
+  hak_malloc_trim(0);
+  g_cfg.thp = saved;
+  g_cfg.thp_auto_bytes = saved_bytes;
 }
 
 static void test_shared_pool_stages(void) {
@@ -291,6 +350,7 @@ int main(void) {
   test_superslab_arithmetic();
   test_registry();
   test_thp();
+  test_thp_auto();
   test_shared_pool_stages();
   test_remote_free();
   test_thread_exit_adoption();
