@@ -209,7 +209,7 @@ void *hak_big_alloc(size_t size, size_t align, bool *zero) {
     }
     hak_os_commit_add((int64_t)need);
     header_init(h, need, off);
-    if (g_cfg.thp == HAK_THP_ON) hak_os_hugepage((char *)h + off, need - off);
+    if (g_cfg.thp == HAK_THP_ON) hak_os_hugepage((char *)h + off, need - off, true);
     *zero = true;
     hak_registry_set((uintptr_t)h);
   }

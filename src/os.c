@@ -46,21 +46,14 @@ void hak_os_decommit(void *p, size_t size) {
   hak_cnt_add(&g_stats.madvise_bytes, size);
 }
 
-void hak_os_hugepage(void *p, size_t size) {
-#ifdef MADV_HUGEPAGE
+void hak_os_hugepage(void *p, size_t size, bool on) {
+#if defined(MADV_HUGEPAGE) && defined(MADV_NOHUGEPAGE)
   int saved = errno;
-  madvise(p, size, MADV_HUGEPAGE);
+  madvise(p, size, on ? MADV_HUGEPAGE : MADV_NOHUGEPAGE);
   errno = saved;
   hak_cnt_add(&g_stats.madvise_calls, 1);
-#endif
-}
-
-void hak_os_hugepage_off(void *p, size_t size) {
-#ifdef MADV_NOHUGEPAGE
-  int saved = errno;
-  madvise(p, size, MADV_NOHUGEPAGE);
-  errno = saved;
-  hak_cnt_add(&g_stats.madvise_calls, 1);
+#else
+  (void)p, (void)size, (void)on;
 #endif
 }
 

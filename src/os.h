@@ -12,8 +12,8 @@ void hak_os_unmap(void *p, size_t size);
 void hak_os_decommit(void *p, size_t size); /* contents become zero (or undefined with MADV_FREE) */
 void *hak_os_remap_aligned(void *p, size_t old_size, size_t new_size, size_t align);
 bool hak_os_remap_inplace(void *p, size_t old_size, size_t new_size);
-void hak_os_hugepage(void *p, size_t size);
-void hak_os_hugepage_off(void *p, size_t size); /* MADV_NOHUGEPAGE: no collapse later either */
+/* MADV_HUGEPAGE, or with on false MADV_NOHUGEPAGE (no khugepaged collapse either) */
+void hak_os_hugepage(void *p, size_t size, bool on);
 void hak_os_protect_none(void *p, size_t size); /* guard pages (hardened build) */
 
 /* Committed-memory bookkeeping (bytes the program may have touched). */

@@ -111,7 +111,7 @@ static void slots_unuse(hak_slab_t *head, bool decommit) {
      * khugepaged could collapse the range again and bring back the memory
      * given back. The SuperSlab keeps small pages from now on. */
     if (atomic_exchange_explicit(&ss->huge, 0, memory_order_relaxed))
-      hak_os_hugepage_off(ss, HAK_SS_SIZE);
+      hak_os_hugepage(ss, HAK_SS_SIZE, false);
     hak_os_decommit(hak_slot_addr(ss, first), (size_t)n << HAK_SLOT_SHIFT);
     hak_os_commit_add(-((int64_t)n << HAK_SLOT_SHIFT));
     hak_cnt_add(&g_stats.sp_decommit, 1);

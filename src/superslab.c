@@ -24,7 +24,7 @@ hak_ss_t *hak_ss_new(void) {
 #ifndef HAKMEM_HARDENED /* its guard pages split the mapping: no huge page */
   /* Before the first touch, or the first fault maps a small page. */
   if (ss_wants_hugepage()) {
-    hak_os_hugepage(ss, HAK_SS_SIZE);
+    hak_os_hugepage(ss, HAK_SS_SIZE, true);
     atomic_store_explicit(&ss->huge, 1, memory_order_relaxed);
     hak_cnt_add(&g_stats.ss_hugepage, 1);
   }
