@@ -12,23 +12,25 @@
  * is large (HAKMEM_THP_AUTO_BYTES of SuperSlabs mapped), where the misses
  * cost the most and the tails the least in proportion. */
 static bool ss_wants_hugepage(void) {
+#ifdef HAKMEM_HARDENED
+  return false; /* its guard pages split the mapping: no huge page */
+#else
   if (g_cfg.thp == HAK_THP_ON) return true;
   if (g_cfg.thp != HAK_THP_AUTO) return false;
   uint64_t mapped = atomic_load_explicit(&g_stats.superslabs, memory_order_relaxed);
   return mapped * HAK_SS_SIZE >= g_cfg.thp_auto_bytes;
+#endif
 }
 
 hak_ss_t *hak_ss_new(void) {
   hak_ss_t *ss = hak_os_map_aligned(HAK_SS_SIZE, HAK_SS_SIZE);
   if (!ss) return NULL;
-#ifndef HAKMEM_HARDENED /* its guard pages split the mapping: no huge page */
   /* Before the first touch, or the first fault maps a small page. */
   if (ss_wants_hugepage()) {
     hak_os_hugepage(ss, HAK_SS_SIZE, true);
     atomic_store_explicit(&ss->huge, 1, memory_order_relaxed);
     hak_cnt_add(&g_stats.ss_hugepage, 1);
   }
-#endif
   /* Fresh pages are zero: only the fields that are not zero are written. */
   ss->magic = HAK_SS_MAGIC;
   ss->kind = HAK_SS_SLABS;
