@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # install_test_deps.sh — the Debian packages the test suite's real programs
-# need (scripts/test_real_programs.sh), installed with apt-get when missing.
+# need (scripts/test_real_programs.sh), and clang for the build.clang test,
+# installed with apt-get when missing.
 #
 #   scripts/install_test_deps.sh [--check]
 #
@@ -14,7 +15,7 @@ export LC_ALL=C
 CHECK=0
 [ "${1:-}" = --check ] && CHECK=1
 
-PKGS="gcc g++ make coreutils sqlite3 git python3 redis-server redis-tools"
+PKGS="gcc g++ clang make coreutils sqlite3 git python3 redis-server redis-tools"
 
 missing() {
   local p out=()

@@ -25,6 +25,9 @@
 # tests/unit_*.c (unit tests of the internals, -Isrc -Iinclude):
 #   NAME.core     linked with libhakmem_core.a
 #   NAME.asan     linked with the sanitizer core
+# build.*         the library in its other configurations (debug, hardened,
+#                 clang if installed), warnings as errors: a build mode that
+#                 nothing compiles breaks unseen
 # real.*          real programs under LD_PRELOAD (scripts/test_real_programs.sh)
 set -u
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -98,6 +101,9 @@ for src in tests/unit_*.c; do
   [ -e "$src" ] || continue
   n=$(basename "$src" .c)
   TESTS+=("$n.core|unit-core|$src" "$n.asan|unit-asan|$src")
+done
+for cfg in debug hardened clang; do
+  TESTS+=("build.$cfg|config|$cfg")
 done
 for p in stats python pytests sqlite git cc redis sort; do
   TESTS+=("real.$p|real|$p")
@@ -195,6 +201,21 @@ build_one() {
     $CC -std=gnu11 -O1 -g -D_GNU_SOURCE $WFLAGS $SANFLAGS -I"$ROOT/src" -I"$ROOT/include" -I"$ROOT/tests" \
       "$src" -o "$bin" "$ROOT/$ASAN_DIR/libhakmem_core.a" -pthread -ldl >"$log" 2>&1 || rc=1
     ;;
+  config)
+    local vars=()
+    case "$src" in
+    debug) vars=(DEBUG=1) ;;
+    hardened) vars=(HARDENED=1) ;;
+    clang) vars=(CC=clang) ;;
+    esac
+    if [ "$src" = clang ] && ! command -v clang >/dev/null 2>&1; then
+      echo "error: clang is not installed (Debian: clang; scripts/install_test_deps.sh installs it)" >"$log"
+      rc=1
+    else
+      make -s -C "$ROOT" BUILD="$OUT/cfg-$src" DEBUG= HARDENED= "${vars[@]}" \
+        "$OUT/cfg-$src/libhakmem.so" "$OUT/cfg-$src/libhakmem.a" >"$log" 2>&1 || rc=1
+    fi
+    ;;
   real) ;;
   esac
   echo $rc >"$OUT/status/$name.build"
@@ -257,11 +278,15 @@ for t in "${SEL[@]}"; do
       fi
       ;;
     esac
-    fail "$name" "compile error: $(grep -m1 -E 'error|undefined reference' "$LOGS/$name.build.log" | one_line)" "$LOGS/$name.build.log"
+    fail "$name" "compile error: $(grep -m1 -E 'error:|undefined reference' "$LOGS/$name.build.log" | one_line)" "$LOGS/$name.build.log"
     continue
   fi
   t0=$(date +%s.%N)
   case "$kind" in
+  config) # built above; the build log is the test's log
+    cp "$LOGS/$name.build.log" "$log"
+    true
+    ;;
   c-linked | cxx-linked | unit-core)
     timeout -k 10 "$TIMEOUT" "$bin" >"$log" 2>&1
     ;;
