@@ -58,6 +58,22 @@ static int cfg_bool(const char *name, int def) {
   return 1;
 }
 
+/* off | on | auto, with the boolean spellings and the kernel's words
+ * (never, always); anything else keeps the default. */
+static int cfg_thp(const char *name, int def) {
+  const char *s = getenv(name);
+  if (!s || !*s) return def;
+  if (!strcasecmp(s, "auto") || !strcmp(s, "2")) return HAK_THP_AUTO;
+  if (!strcasecmp(s, "never")) return HAK_THP_OFF;
+  if (!strcasecmp(s, "always")) return HAK_THP_ON;
+  static const char *const off[] = {"0", "off", "no", "false"}, *const on[] = {"1", "on", "yes", "true"};
+  for (unsigned i = 0; i < 4; i++) {
+    if (!strcasecmp(s, off[i])) return HAK_THP_OFF;
+    if (!strcasecmp(s, on[i])) return HAK_THP_ON;
+  }
+  return def;
+}
+
 static double cfg_double(const char *name, double def) {
   const char *s = getenv(name);
   if (!s || !*s) return def;
@@ -100,9 +116,7 @@ void hak_config_init(void) {
   if (oe) g_cfg.on_error_warn = !strcmp(oe, "warn") || !strcmp(oe, "continue");
   g_cfg.learn = cfg_bool("HAKMEM_LEARN", g_cfg.learn);
   g_cfg.madv_free = cfg_bool("HAKMEM_MADV_FREE", g_cfg.madv_free);
-  const char *thp = getenv("HAKMEM_THP");
-  if (thp && !strcasecmp(thp, "auto")) g_cfg.thp = HAK_THP_AUTO;
-  else g_cfg.thp = cfg_bool("HAKMEM_THP", g_cfg.thp);
+  g_cfg.thp = cfg_thp("HAKMEM_THP", g_cfg.thp);
   g_cfg.thp_auto_bytes = cfg_size("HAKMEM_THP_AUTO_BYTES", g_cfg.thp_auto_bytes);
   g_cfg.crash_report = cfg_bool("HAKMEM_CRASH_REPORT", g_cfg.crash_report);
   g_cfg.debug = cfg_bool("HAKMEM_DEBUG", g_cfg.debug);

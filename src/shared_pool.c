@@ -107,10 +107,11 @@ static void slots_unuse(hak_slab_t *head, bool decommit) {
   }
   head->state = HAK_SLOT_UNUSED;
   if (decommit) {
-    /* The decommit splits the SuperSlab's huge page; without this,
-     * khugepaged could collapse the range again and bring back the memory
-     * given back. The SuperSlab keeps small pages from now on. */
-    if (atomic_exchange_explicit(&ss->huge, 0, memory_order_relaxed))
+    /* A decommit splits the SuperSlab's huge page if it has one (asked for,
+     * or given by a kernel set to "always"); without MADV_NOHUGEPAGE,
+     * khugepaged could collapse the range again and fill the memory given
+     * back in. The SuperSlab keeps small pages from then on. */
+    if (g_cfg.thp != HAK_THP_OFF && !atomic_exchange_explicit(&ss->thp_off, 1, memory_order_relaxed))
       hak_os_hugepage(ss, HAK_SS_SIZE, false);
     hak_os_decommit(hak_slot_addr(ss, first), (size_t)n << HAK_SLOT_SHIFT);
     hak_os_commit_add(-((int64_t)n << HAK_SLOT_SHIFT));

@@ -28,7 +28,6 @@ hak_ss_t *hak_ss_new(void) {
   /* Before the first touch, or the first fault maps a small page. */
   if (ss_wants_hugepage()) {
     hak_os_hugepage(ss, HAK_SS_SIZE, true);
-    atomic_store_explicit(&ss->huge, 1, memory_order_relaxed);
     hak_cnt_add(&g_stats.ss_hugepage, 1);
   }
   /* Fresh pages are zero: only the fields that are not zero are written. */

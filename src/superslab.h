@@ -58,7 +58,7 @@ typedef struct hak_ss {
   _Atomic uint32_t dirty_mask;  /* UNUSED slots whose memory is not known to be zero */
   _Atomic uint32_t decommitted_mask; /* UNUSED slots given back to the OS (not never-touched ones) */
   uint32_t big_live;            /* Big: 1 while handed out, 0 while in BigCache */
-  _Atomic uint32_t huge;        /* asked for huge pages, and no slot decommitted since */
+  _Atomic uint32_t thp_off;     /* MADV_NOHUGEPAGE applied (at the first decommit) */
   struct hak_ss *next, *prev; /* shared pool list (under its lock) */
   /* Big mappings */
   size_t map_size;  /* bytes mapped, from the header */
