@@ -3,7 +3,7 @@
 #
 # Builds the benchmark programs of bench/ into build-bench/, runs every
 # workload with glibc, hakmem, mimalloc, jemalloc and tcmalloc through
-# LD_PRELOAD, interleaved (A B C D E, then B C D E A, ...), several runs each,
+# LD_PRELOAD, interleaved (every round in a new, seeded order), several runs each,
 # hakmem twice per round as an A/A noise control, plus one
 # run per allocator of most workloads under callgrind (instructions per
 # operation, which the machine's noise barely moves), plus one
@@ -17,7 +17,8 @@
 #                         [--allocators a,b,c] [--no-strace] [--no-callgrind] [--readme|--no-readme]
 #                         [--build-only] [--help]
 # environment: CC (default cc), HAKMEM_LIB (default build/libhakmem.so),
-#              BENCH_TIMEOUT (seconds per run, default 120)
+#              BENCH_TIMEOUT (seconds per run, default 120),
+#              BENCH_SEED (the order of the runs within each round, default 1)
 set -u
 export LC_ALL=C
 
@@ -28,6 +29,8 @@ DOCS=$ROOT/docs
 LIBDIR=/usr/lib/x86_64-linux-gnu
 CC=${CC:-cc}
 TIMEOUT=${BENCH_TIMEOUT:-120}
+SEED=${BENCH_SEED:-1}
+case $SEED in ''|*[!0-9]*) echo "bench.sh: BENCH_SEED must be a number" >&2; exit 2 ;; esac
 HAKMEM_LIB=${HAKMEM_LIB:-$ROOT/build/libhakmem.so}
 
 ALL_WORKLOADS="random_mixed mid_large_mt larson xthread cache_scratch realloc_grow big_churn thread_scale_1 thread_scale_2 thread_scale_4 thread_scale_8"
@@ -304,6 +307,12 @@ run_one() {
 # difference this machine's noise makes on its own (the report's A/A table).
 read -r -a ROUND <<<"$ALLOCS"
 case " $ALLOCS " in *" hakmem "*) ROUND+=(hakmem_aa) ;; esac
+# round_order WORKLOAD_INDEX ROUND -> the round's allocators, shuffled by SEED
+round_order() {
+  printf '%s\n' "${ROUND[@]}" |
+    awk -v seed="$((SEED * 1000003 + $1 * 1009 + $2))" 'BEGIN { srand(seed) } { printf "%.9f\t%s\n", rand(), $0 }' |
+    sort -k1,1 | cut -f2
+}
 
 nwl=$(echo "$WORKLOADS" | wc -w)
 say "mode=$MODE runs=$RUNS allocators: $ALLOCS; workloads ($nwl): $WORKLOADS"
@@ -314,11 +323,9 @@ for w in $WORKLOADS; do
   cmd=$(wl_cmd "$w" "$MODE")
   say "workload $i/$nwl: $w — $cmd"
   for k in $(seq 1 "$RUNS"); do
-    # The order rotates every round, so that no allocator always runs right
-    # after the same neighbour or first in a round.
-    n_round=${#ROUND[@]}
-    for ((j = 0; j < n_round; j++)); do
-      a=${ROUND[$(((j + k - 1) % n_round))]}
+    # A new order every round (seeded shuffle), so that no allocator always
+    # runs first, last or after the same neighbour.
+    for a in $(round_order "$i" "$k"); do
       # shellcheck disable=SC2086
       run_one "$w" "$a" "$k" "$RUNS" $cmd
     done
@@ -541,7 +548,7 @@ allocver() {
   echo "- allocators (through \`LD_PRELOAD\`; one benchmark binary serves all):"
   for a in $ALLOCS; do echo "  - $(allocver "$a")"; done
   for m in "${MISSING_NOTES[@]+"${MISSING_NOTES[@]}"}"; do echo "  - **not measured**: $m"; done
-  echo "- method: every workload runs $RUNS time(s) per allocator, interleaved (${ROUND[*]}, the order rotated by one place every round) so the machine's drift hits all alike; the table gives the median, min and max ops/s, the ratio of the medians to $REF, and the median of the runs' peak RSS (\`ru_maxrss\` of the benchmark process, from \`build-bench/runwrap\`). Each benchmark checks the contents of every block it frees and a checksum at the end; a run that fails its check, crashes or times out (${TIMEOUT}s) shows as **FAILED**."
+  echo "- method: every workload runs $RUNS time(s) per allocator, interleaved: each round runs ${ROUND[*]} once, in an order shuffled anew every round (\`BENCH_SEED=$SEED\`), so that the machine's drift hits all alike and no allocator always runs first or after the same neighbour; the table gives the median, min and max ops/s, the ratio of the medians to $REF, and the median of the runs' peak RSS (\`ru_maxrss\` of the benchmark process, from \`build-bench/runwrap\`). Each benchmark checks the contents of every block it frees and a checksum at the end; a run that fails its check, crashes or times out (${TIMEOUT}s) shows as **FAILED**."
   echo "- syscalls: one separate, shorter run per workload and allocator under \`strace -f -c\` (hakmem's with \`HAKMEM_STATS=1\`)."
   [ -s "$IRS" ] && echo "- instructions: one run per allocator of the workloads that do not depend on timing, at the strace run's size, under \`valgrind --tool=callgrind\`: the process's total instruction count, which this machine's noise does not move."
   echo "- $HAK_VERDICT"
@@ -675,7 +682,7 @@ allocver() {
   echo
   echo '```sh'
   echo "make bench                      # full comparison, 7 runs per allocator and workload"
-  echo "make bench-quick                # ~1 min"
+  echo "make bench-quick                # ~2 min"
   echo "./scripts/bench.sh --workloads random_mixed,larson --allocators hakmem,mimalloc --runs 9"
   echo '```'
   echo
