@@ -26,8 +26,8 @@
 #   NAME.core     linked with libhakmem_core.a
 #   NAME.asan     linked with the sanitizer core
 # build.*         the library in its other configurations (debug, hardened,
-#                 clang if installed), warnings as errors: a build mode that
-#                 nothing compiles breaks unseen
+#                 clang), warnings as errors: a build mode that nothing
+#                 compiles breaks unseen
 # real.*          real programs under LD_PRELOAD (scripts/test_real_programs.sh)
 set -u
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -41,7 +41,7 @@ for a in "$@"; do
   -v) VERBOSE=1 ;;
   -l) LIST=1 ;;
   -h | --help)
-    sed -n '2,30p' "$0" | sed 's/^# \{0,1\}//'
+    sed -n '2,/^set -u/p' "$0" | sed '$d' | sed 's/^# \{0,1\}//'
     exit 0
     ;;
   *) FILTERS+=("$a") ;;
@@ -140,10 +140,10 @@ fail() {
 }
 one_line() { tr -d '\r' | head -c 240 | tr '\n\t' '  '; }
 
-# ------------------------------------------- the real programs' packages
+# ---------------------- packages of the real programs (and clang)
 for t in "${SEL[@]}"; do
   case "$t" in
-  *"|real|"*)
+  *"|real|"* | "build.clang|"*)
     # installs what is missing when run as root with apt-get; otherwise says
     # what is missing, and those tests fail with the reason
     bash "$ROOT/scripts/install_test_deps.sh" || true
@@ -278,7 +278,7 @@ for t in "${SEL[@]}"; do
       fi
       ;;
     esac
-    fail "$name" "compile error: $(grep -m1 -E 'error:|undefined reference' "$LOGS/$name.build.log" | one_line)" "$LOGS/$name.build.log"
+    fail "$name" "compile error: $(grep -m1 -E 'error:|undefined reference|cannot find' "$LOGS/$name.build.log" | one_line)" "$LOGS/$name.build.log"
     continue
   fi
   t0=$(date +%s.%N)
