@@ -564,7 +564,7 @@ allocver() {
   if [ "$(sumfield "$(echo "$WORKLOADS" | awk '{print $1}')" hakmem_aa 3)" != "" ]; then
     echo "## Noise: hakmem against itself (A/A)"
     echo
-    echo "Every round also runs hakmem a second time (\"hakmem again\"), at its own place in the rotation: the same library, the same command, in the same run. The gap between the two medians is what this machine's noise does on its own; a difference between allocators smaller than the largest gap here is not established by this run. The instruction counts below do not have this noise."
+    echo "Every round also runs hakmem a second time (\"hakmem again\"), at its own place in the round's shuffled order: the same library, the same command, in the same run. The gap between the two medians is what this machine's noise does on its own; a difference between allocators smaller than the largest gap here is not established by this run. The instruction counts below do not have this noise."
     echo
     echo "| workload | hakmem | hakmem again | ratio | hakmem min–max | again min–max |"
     echo "|---|---:|---:|---:|---:|---:|"
