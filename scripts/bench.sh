@@ -561,7 +561,7 @@ allocver() {
     echo "![ops/s relative to $REF and peak RSS per workload](bench.png)"
     echo
   fi
-  if [ "$(sumfield "$(echo "$WORKLOADS" | awk '{print $1}')" hakmem_aa 3)" != "" ]; then
+  if [[ " ${ROUND[*]} " == *" hakmem_aa "* ]]; then
     echo "## Noise: hakmem against itself (A/A)"
     echo
     echo "Every round also runs hakmem a second time (\"hakmem again\"), at its own place in the round's shuffled order: the same library, the same command, in the same run. The gap between the two medians is what this machine's noise does on its own; a difference between allocators smaller than the largest gap here is not established by this run. The instruction counts below do not have this noise."

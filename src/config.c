@@ -50,12 +50,21 @@ static size_t cfg_size(const char *name, size_t def) {
   return *c ? def : v;
 }
 
+/* 0 for off/no/false/0, 1 for on/yes/true/1, -1 for anything else. */
+static int parse_bool(const char *s) {
+  static const char *const off[] = {"0", "off", "no", "false"}, *const on[] = {"1", "on", "yes", "true"};
+  for (unsigned i = 0; i < 4; i++) {
+    if (!strcasecmp(s, off[i])) return 0;
+    if (!strcasecmp(s, on[i])) return 1;
+  }
+  return -1;
+}
+
+/* Any value that does not say off turns a boolean on. */
 static int cfg_bool(const char *name, int def) {
   const char *s = getenv(name);
   if (!s || !*s) return def;
-  if (!strcmp(s, "0") || !strcasecmp(s, "off") || !strcasecmp(s, "no") || !strcasecmp(s, "false"))
-    return 0;
-  return 1;
+  return parse_bool(s) != 0;
 }
 
 /* off | on | auto, with the boolean spellings and the kernel's words
@@ -66,12 +75,8 @@ static int cfg_thp(const char *name, int def) {
   if (!strcasecmp(s, "auto") || !strcmp(s, "2")) return HAK_THP_AUTO;
   if (!strcasecmp(s, "never")) return HAK_THP_OFF;
   if (!strcasecmp(s, "always")) return HAK_THP_ON;
-  static const char *const off[] = {"0", "off", "no", "false"}, *const on[] = {"1", "on", "yes", "true"};
-  for (unsigned i = 0; i < 4; i++) {
-    if (!strcasecmp(s, off[i])) return HAK_THP_OFF;
-    if (!strcasecmp(s, on[i])) return HAK_THP_ON;
-  }
-  return def;
+  int b = parse_bool(s);
+  return b < 0 ? def : b ? HAK_THP_ON : HAK_THP_OFF;
 }
 
 static double cfg_double(const char *name, double def) {
