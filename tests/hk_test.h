@@ -68,57 +68,15 @@
 
 /* ------------------------------------------------------------------ checks */
 
-static int hk_failures;
-static const char *hk_test_name = "test";
-
-static HK_UNUSED void hk_fail(const char *file, int line, const char *expr, const char *fmt, ...) {
-  hk_failures++;
-  if (hk_failures > 40) {
-    if (hk_failures == 41) fprintf(stderr, "CHECK: (further failures not shown)\n");
-    return;
-  }
-  fprintf(stderr, "CHECK FAILED %s:%d: %s", file, line, expr);
-  if (fmt && *fmt) {
-    va_list ap;
-    va_start(ap, fmt);
-    fputs(" -- ", stderr);
-    vfprintf(stderr, fmt, ap);
-    va_end(ap);
-  }
-  fputc('\n', stderr);
-  fflush(stderr);
-}
-
-/* CHECK(cond, fmt, ...) : records a failure and goes on. */
-#define CHECK(cond, ...)                                                \
-  do {                                                                  \
-    if (!(cond)) hk_fail(__FILE__, __LINE__, #cond, "" __VA_ARGS__);    \
-  } while (0)
-
-/* REQUIRE(cond, ...) : records a failure and ends the process (status 1). */
-#define REQUIRE(cond, ...)                                              \
-  do {                                                                  \
-    if (!(cond)) {                                                      \
-      hk_fail(__FILE__, __LINE__, #cond, "" __VA_ARGS__);               \
-      hk_finish();                                                      \
-    }                                                                   \
-  } while (0)
-
-static HK_UNUSED void hk_finish(void) {
-  if (hk_failures) {
-    fprintf(stderr, "%s [%s]: %d check(s) failed\n", hk_test_name, HK_MODE_NAME, hk_failures);
-    fflush(stderr);
-    _exit(1);
-  }
-  fprintf(stderr, "%s [%s]: ok\n", hk_test_name, HK_MODE_NAME);
-  fflush(stderr);
-  exit(0);
-}
+/* CHECK, REQUIRE, check_failures, check_finish(): tests/check.h; the summary
+ * names the mode ("api [linked]: 1234 checks, ok"). */
+#define CHECK_MODE HK_MODE_NAME
+#include "check.h"
 
 static HK_UNUSED void hk_note(const char *fmt, ...) {
   va_list ap;
   va_start(ap, fmt);
-  fprintf(stderr, "%s: ", hk_test_name);
+  fprintf(stderr, "%s: ", check_name);
   vfprintf(stderr, fmt, ap);
   fputc('\n', stderr);
   va_end(ap);
@@ -260,7 +218,7 @@ static hk_stats_fn hk_stats_p;
 
 #if defined(HK_MODE_PRELOAD)
 static HK_UNUSED void hk_init(const char *name) {
-  hk_test_name = name;
+  check_name = name;
   hk_owns_p = (hk_owns_fn)dlsym(RTLD_DEFAULT, "hak_owns");
   hk_stats_p = (hk_stats_fn)dlsym(RTLD_DEFAULT, "hak_stats_get");
   REQUIRE(hk_owns_p != NULL, "hak_owns not found: hakmem is not loaded (LD_PRELOAD=%s)",
@@ -276,13 +234,13 @@ static HK_UNUSED void hk_init(const char *name) {
 static int hk_glibc_owns(const void *p) { return p != NULL; }
 static void hk_glibc_stats(hak_stats_t *s) { memset(s, 0, sizeof *s); }
 static HK_UNUSED void hk_init(const char *name) {
-  hk_test_name = name;
+  check_name = name;
   hk_owns_p = hk_glibc_owns;
   hk_stats_p = hk_glibc_stats;
 }
 #else
 static HK_UNUSED void hk_init(const char *name) {
-  hk_test_name = name;
+  check_name = name;
   hk_owns_p = hak_owns;
   hk_stats_p = hak_stats_get;
 }

@@ -645,7 +645,7 @@ int main(int argc, char **argv) {
   if (!only || !strcmp(only, #name)) {                                         \
     double t0 = hk_now();                                                      \
     test_##name();                                                             \
-    hk_note("section %-16s %.2fs, %d failure(s) so far", #name, hk_now() - t0, hk_failures); \
+    hk_note("section %-16s %.2fs, %d failure(s) so far", #name, hk_now() - t0, check_failures); \
   }
   SECTION(proof);
   SECTION(malloc_sweep);
@@ -663,5 +663,5 @@ int main(int argc, char **argv) {
     CHECK(hk_total_mallocs(&s1) >= hk_total_mallocs(&s0) + n_allocs,
           "statistics count %" PRIu64 " mallocs, the test made at least %lu",
           hk_total_mallocs(&s1) - hk_total_mallocs(&s0), n_allocs);
-  hk_finish();
+  check_finish();
 }

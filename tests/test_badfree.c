@@ -223,7 +223,7 @@ static int child_warn_mode(void) {
   }
   printf("WARN-DONE\n");
   fflush(stdout);
-  hk_finish();
+  check_finish();
   return 0;
 }
 
@@ -445,8 +445,8 @@ int main(int argc, char **argv) {
     }
   }
   CHECK(seen == NCASES, "warn mode: %d of %d cases reached", seen, NCASES);
-  if (hk_failures) fprintf(stderr, "--- warn-mode child stderr ---\n%s--- end ---\n", res.err);
+  if (check_failures) fprintf(stderr, "--- warn-mode child stderr ---\n%s--- end ---\n", res.err);
 
   check_crash_report();
-  hk_finish();
+  check_finish();
 }

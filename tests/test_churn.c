@@ -170,5 +170,5 @@ int main(int argc, char **argv) {
     CHECK(s2 <= s1 + s1 / 4 + 8, "SuperSlab count grows with thread churn: at most %" PRIu64
           " in the first half, %" PRIu64 " in the second", s1, s2);
   }
-  hk_finish();
+  check_finish();
 }

@@ -23,18 +23,14 @@
 
 #include "hakmem.h"
 
-static int failures;
-#define CHECK(cond, ...)                                                          \
-  do {                                                                            \
-    if (!(cond)) {                                                                \
-      failures++;                                                                 \
-      if (failures < 40) {                                                        \
-        std::fprintf(stderr, "CHECK FAILED %s:%d: %s -- ", __FILE__, __LINE__, #cond); \
-        std::fprintf(stderr, __VA_ARGS__);                                        \
-        std::fputc('\n', stderr);                                                 \
-      }                                                                           \
-    }                                                                             \
-  } while (0)
+#if defined(HK_MODE_PRELOAD)
+#define CHECK_MODE "preload"
+#elif defined(TEST_AGAINST_GLIBC)
+#define CHECK_MODE "glibc"
+#else
+#define CHECK_MODE "linked"
+#endif
+#include "check.h" // CHECK, check_summary
 
 using owns_fn = int (*)(const void *);
 using stats_fn = void (*)(hak_stats_t *);
@@ -249,10 +245,6 @@ int main() {
 #ifndef TEST_AGAINST_GLIBC
   CHECK(after > before + 100000, "statistics: only %" PRIu64 " mallocs counted", after - before);
 #endif
-  if (failures) {
-    std::fprintf(stderr, "cxx: %d check(s) failed\n", failures);
-    return 1;
-  }
-  std::fprintf(stderr, "cxx: ok (%" PRIu64 " mallocs)\n", after - before);
-  return 0;
+  std::fprintf(stderr, "cxx: %" PRIu64 " mallocs\n", after - before);
+  return check_summary("cxx");
 }

@@ -88,7 +88,7 @@ static void run_child(uint64_t salt) {
 #else
   (void)child_thread;
 #endif
-  if (hk_failures) _exit(1);
+  if (check_failures) _exit(1);
   exit(0); /* runs hakmem's exit path too */
 }
 
@@ -190,5 +190,5 @@ int main(int argc, char **argv) {
       free(shared_blocks[i]);
     }
   hk_note("workers did %ld operations", atomic_load(&worker_ops));
-  hk_finish();
+  check_finish();
 }

@@ -82,11 +82,11 @@ int main(void) {
   hk_init("owns");
 #ifdef TEST_AGAINST_GLIBC
   hk_note("nothing to check against glibc");
-  hk_finish();
+  check_finish();
 #endif
   live_blocks();
   foreign();
   freed_blocks();
   moved_by_realloc();
-  hk_finish();
+  check_finish();
 }

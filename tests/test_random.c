@@ -39,7 +39,7 @@ static void check_slot(slot_t *s, const char *when) {
   size_t bad = hk_check_sparse(s->p, s->n, s->tag);
   CHECK(bad == (size_t)-1, "op %ld (seed %" PRIu64 "): %s: block %p of %zu bytes corrupted at offset %zu", op,
         seed, when, (void *)s->p, s->n, bad);
-  if (bad != (size_t)-1) hk_finish();
+  if (bad != (size_t)-1) check_finish();
 }
 
 static void new_block(slot_t *s, hk_rng_t *r) {
@@ -167,7 +167,7 @@ int main(int argc, char **argv) {
       check_slot(s, "check");
     }
     if (op % 250000 == 249999) sweep();
-    if (hk_failures) break;
+    if (check_failures) break;
   }
   sweep();
   for (int i = 0; i < NSLOTS; i++)
@@ -187,5 +187,5 @@ int main(int argc, char **argv) {
             dm, s1.committed_bytes / 1048576.0, s1.peak_committed_bytes / 1048576.0, s1.mmap_calls,
             s1.munmap_calls, s1.madvise_calls);
   }
-  hk_finish();
+  check_finish();
 }

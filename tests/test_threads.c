@@ -214,5 +214,5 @@ int main(int argc, char **argv) {
   }
   for (int t = 0; t < nthreads; t++) free(inbox[t].buf);
   free(inbox);
-  hk_finish();
+  check_finish();
 }

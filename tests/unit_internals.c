@@ -19,7 +19,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
-#include "unit_check.h"
+#include "check.h"
 
 static void test_size_classes(void) {
   hak_free(hak_malloc(1)); /* make sure hakmem is initialised */
@@ -391,6 +391,5 @@ int main(void) {
   test_shared_pool_stages();
   test_remote_free();
   test_thread_exit_adoption();
-  printf("unit_internals: %d checks, %d failed\n", g_checks, g_fail);
-  return g_fail ? 1 : 0;
+  return check_summary("unit_internals");
 }

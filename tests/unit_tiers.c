@@ -17,7 +17,7 @@
 #include <sys/resource.h>
 #include <time.h>
 
-#include "unit_check.h"
+#include "check.h"
 
 static int tier_of(const void *p) {
   hak_ss_t *ss = hak_ss_of(p);
@@ -279,6 +279,5 @@ int main(void) {
   test_cross_thread_and_exit();
   test_bigcache();
   test_fragmentation();
-  printf("unit_tiers: %d checks, %d failed\n", g_checks, g_fail);
-  return g_fail ? 1 : 0;
+  return check_summary("unit_tiers");
 }
