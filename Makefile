@@ -101,3 +101,8 @@ format:
 
 clean:
 	rm -rf build build-debug build-hardened build-asan build-tests build-bench build-fuzz
+
+# print-VAR prints the value of VAR, for scripts: tests/tests.mk asks for CORE_SRC
+# and CFLAGS_ALL to build the sanitizer core from the same sources and flags
+print-%:
+	@printf '%s\n' '$($*)'
