@@ -27,14 +27,15 @@ else
 endif
 CFLAGS_ALL := $(BASE) $(WARN) $(OPT) $(CFLAGS)
 
-CORE_SRC := src/os.c src/config.c src/stats.c src/registry.c src/superslab.c \
-            src/shared_pool.c src/size_class.c src/heap.c src/big.c src/ace.c \
-            src/alloc.c src/errors.c src/init.c
-OVR_SRC  := src/override.c
+# The layers, bottom to top (docs/ARCHITECTURE.md): a file includes headers
+# of its own layer and of the layers before it only (scripts/check_layers.py).
+LAYERS   := base os mem backend frontend diag api
+CORE_SRC := $(foreach l,$(LAYERS),$(filter-out src/api/override.c,$(wildcard src/$(l)/*.c)))
+OVR_SRC  := src/api/override.c
 CORE_OBJ := $(CORE_SRC:src/%.c=$(BUILD)/obj/%.o)
-OVR_OBJ  := $(OVR_SRC:src/%.c=$(BUILD)/obj/%.o) $(BUILD)/obj/alloc_override.o
-LIB_OBJ  := $(filter-out $(BUILD)/obj/alloc.o,$(CORE_OBJ)) $(OVR_OBJ)
-HDRS     := $(wildcard src/*.h) include/hakmem.h
+OVR_OBJ  := $(OVR_SRC:src/%.c=$(BUILD)/obj/%.o) $(BUILD)/obj/api/alloc_override.o
+LIB_OBJ  := $(filter-out $(BUILD)/obj/api/alloc.o,$(CORE_OBJ)) $(OVR_OBJ)
+HDRS     := $(wildcard src/*/*.h) include/hakmem.h
 
 LIBS := $(BUILD)/libhakmem.so $(BUILD)/libhakmem.a $(BUILD)/libhakmem_core.a
 
@@ -47,7 +48,7 @@ $(BUILD)/obj/%.o: src/%.c $(HDRS) Makefile
 	@echo "  CC    $<"
 	@$(CC) $(CFLAGS_ALL) -c $< -o $@
 
-$(BUILD)/obj/alloc_override.o: src/alloc.c $(HDRS) Makefile
+$(BUILD)/obj/api/alloc_override.o: src/api/alloc.c $(HDRS) Makefile
 	@mkdir -p $(dir $@)
 	@echo "  CC    $< (override)"
 	@$(CC) $(CFLAGS_ALL) -DHAK_OVERRIDE -c $< -o $@
@@ -97,7 +98,7 @@ fuzz:
 	./scripts/fuzz.sh $(or $(FUZZ_SECONDS),60)
 
 format:
-	clang-format -i src/*.c src/*.h include/*.h tests/*.c bench/*.c
+	clang-format -i src/*/*.c src/*/*.h include/*.h tests/*.c bench/*.c
 
 clean:
 	rm -rf build build-debug build-hardened build-asan build-tests build-bench build-fuzz

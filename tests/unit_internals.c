@@ -3,14 +3,15 @@
  * and thread-exit adoption. Built against libhakmem_core.a with -Isrc (also
  * with ASan/UBSan by the runner); exits non-zero on any failed check. */
 #include "hakmem.h"
-#include "config.h"
-#include "heap.h"
-#include "os.h"
-#include "registry.h"
-#include "shared_pool.h"
-#include "size_class.h"
-#include "stats.h"
-#include "superslab.h"
+#include "backend/big.h"
+#include "backend/shared_pool.h"
+#include "backend/superslab.h"
+#include "base/config.h"
+#include "base/counters.h"
+#include "frontend/heap.h"
+#include "mem/registry.h"
+#include "mem/size_class.h"
+#include "os/os.h"
 
 #include <pthread.h>
 #include <stdio.h>
@@ -58,10 +59,10 @@ static void test_size_classes(void) {
     memset(d, 0, sizeof d);
     const uintptr_t base = (uintptr_t)1 << 40; /* never dereferenced */
     for (unsigned i = 0; i < ci->slots; i++) {
-      d[i].base = base;
-      d[i].div_test = ci->div_test;
+      d[i].geo.base = base;
+      d[i].geo.div_test = ci->div_test;
     }
-    d[0].nslots = ci->slots;
+    d[0].geo.nslots = ci->slots;
     const uint32_t lims[4] = {0, 1, ci->capacity / 2u, ci->capacity};
     for (int k = 0; k < 4; k++) {
       hak_slab_set_carve(&d[0], (char *)(base + (size_t)lims[k] * ci->size));
@@ -92,22 +93,23 @@ static void test_superslab_arithmetic(void) {
     CHECK(p != NULL, "malloc(%zu)", sizes[i]);
     hak_ss_t *ss = hak_ss_of(p);
     CHECK(((uintptr_t)ss & HAK_SS_MASK) == 0, "SuperSlab aligned");
-    CHECK(ss->magic == HAK_SS_MAGIC && ss->kind == HAK_SS_SLABS, "header of %zu", sizes[i]);
+    CHECK(ss->r.magic == HAK_REGION_MAGIC && ss->r.kind == HAK_REGION_SLABS, "header of %zu", sizes[i]);
     unsigned slot = hak_slot_of(p);
     CHECK(slot == (unsigned)(((uintptr_t)p - (uintptr_t)ss) >> HAK_SLOT_SHIFT), "slot index");
     CHECK(slot >= 1, "no block in the header slot");
     hak_slab_t *s = hak_slab_of(p);
-    CHECK(s->bsize == g_class[hak_size_to_class(sizes[i])].size, "bsize of %zu", sizes[i]);
-    CHECK(((uintptr_t)p - s->base) % s->bsize == 0, "block start");
+    CHECK(s->geo.bsize == g_class[hak_size_to_class(sizes[i])].size, "bsize of %zu", sizes[i]);
+    CHECK(((uintptr_t)p - s->geo.base) % s->geo.bsize == 0, "block start");
     CHECK(hak_is_block_start(s, (uintptr_t)p) && !hak_is_block_start(s, (uintptr_t)p + 8),
           "block start check for %zu", sizes[i]);
-    CHECK(s->owner == t_heap, "owned by this thread's heap");
-    CHECK(hak_malloc_usable_size(p) == s->bsize, "usable size");
+    CHECK(s->geo.owner == t_heap, "owned by this thread's heap");
+    CHECK(hak_malloc_usable_size(p) == s->geo.bsize, "usable size");
     hak_free(p);
   }
-  /* Big blocks carry the same header. */
+  /* Big blocks start with the same region header, and one page of header. */
   char *b = hak_malloc(8u << 20);
-  CHECK(hak_ss_of(b)->magic == HAK_SS_MAGIC && hak_ss_of(b)->kind == HAK_SS_BIG, "big header");
+  CHECK(hak_region_of(b)->magic == HAK_REGION_MAGIC && hak_region_of(b)->kind == HAK_REGION_BIG, "big header");
+  CHECK((uintptr_t)b - (uintptr_t)hak_region_of(b) == HAK_BIG_HEADER, "a Big block's header is one page");
   hak_free(b);
 }
 
@@ -278,8 +280,8 @@ static void test_shared_pool_stages(void) {
   hak_ss_t *ss = hak_ss_of(x);
   int classes = 0;
   for (unsigned i = 1; i < HAK_SLOTS; i++) {
-    hak_slab_t *sl = &ss->slab[i];
-    if (sl->head == sl && sl->state == HAK_SLOT_ACTIVE && sl->cls != ss->slab[hak_slot_of(x)].cls)
+    hak_slab_t *sl = hak_ss_slab(ss, i);
+    if (sl->geo.head == sl && sl->pool.state == HAK_SLOT_ACTIVE && sl->geo.cls != hak_slab_of(x)->geo.cls)
       classes++;
   }
   CHECK(classes > 0, "slabs of several classes share a SuperSlab");
@@ -321,15 +323,15 @@ static void test_remote_free(void) {
     g_blocks[i] = hak_malloc(48);
     memset(g_blocks[i], 0xab, 48);
   }
-  hak_slab_t *s = hak_slab_of(g_blocks[0])->head;
-  uint32_t used_before = s->used;
+  hak_slab_t *s = hak_slab_of(g_blocks[0])->geo.head;
+  uint32_t used_before = s->tc.used;
   hak_stats_t a, b;
   hak_stats_get(&a);
   pthread_t t;
   pthread_create(&t, NULL, remote_freer, NULL);
   pthread_join(t, NULL);
   CHECK(atomic_load(&t_heap->pending) != NULL, "slabs pending after remote frees");
-  CHECK(s->used == used_before, "remote frees wait for the owner");
+  CHECK(s->tc.used == used_before, "remote frees wait for the owner");
   /* Drain the SLL so the next malloc refills and collects. */
   hak_heap_flush(t_heap);
   hak_stats_get(&b);

@@ -3,12 +3,11 @@
  * pair of tiers, BigCache reuse and bound, mremap growth, malloc_trim, and a
  * fragmentation bound for a long mixed Mid/Large pattern. Linked with
  * libhakmem_core.a and -Isrc; exits non-zero on any failed check. */
-#include "big.h"
-#include "config.h"
 #include "hakmem.h"
-#include "heap.h"
-#include "size_class.h"
-#include "stats.h"
+#include "backend/big.h"
+#include "base/config.h"
+#include "frontend/heap.h"
+#include "mem/size_class.h"
 
 #include <pthread.h>
 #include <stdio.h>
@@ -20,9 +19,9 @@
 #include "check.h"
 
 static int tier_of(const void *p) {
-  hak_ss_t *ss = hak_ss_of(p);
-  if (ss->magic == HAK_SS_MAGIC && ss->kind == HAK_SS_BIG) return HAK_TIER_BIG;
-  return g_class[hak_slab_of(p)->cls].tier;
+  hak_region_t *r = hak_region_of(p);
+  if (r->magic == HAK_REGION_MAGIC && r->kind == HAK_REGION_BIG) return HAK_TIER_BIG;
+  return g_class[hak_slab_of(p)->geo.cls].tier;
 }
 
 static void fill(unsigned char *p, size_t n, unsigned seed) {
@@ -110,16 +109,16 @@ static void test_realloc_pairs(void) {
 static void test_realloc_growth_to_big(void) {
   unsigned char *p = hak_malloc(100u << 10);
   fill(p, 100u << 10, 3);
-  CHECK(hak_ss_of(p)->kind == HAK_SS_SLABS, "100 KiB starts in a slab");
+  CHECK(hak_region_of(p)->kind == HAK_REGION_SLABS, "100 KiB starts in a slab");
   unsigned char *q = hak_realloc(p, 200u << 10);
-  CHECK(q && hak_ss_of(q)->kind == HAK_SS_BIG && same(q, 100u << 10, 3), "grown to 200 KiB: Big, content kept");
+  CHECK(q && hak_region_of(q)->kind == HAK_REGION_BIG && same(q, 100u << 10, 3), "grown to 200 KiB: Big, content kept");
   fill(q, 200u << 10, 5);
   unsigned char *r = hak_realloc(q, 900u << 10);
   CHECK(r == q && same(r, 200u << 10, 5), "grown to 900 KiB: in place, content kept");
   r = hak_realloc(r, 500u << 10);
   CHECK(r == q, "500 KiB of a 900 KiB request: stays");
   unsigned char *s = hak_realloc(r, 100u << 10);
-  CHECK(s && s != r && hak_ss_of(s)->kind == HAK_SS_SLABS, "shrunk to 100 KiB: back in a slab");
+  CHECK(s && s != r && hak_region_of(s)->kind == HAK_REGION_SLABS, "shrunk to 100 KiB: back in a slab");
   int ok = 1;
   for (size_t k = 0; k < (100u << 10); k += (k < 4096 ? 1 : 509)) /* fill()'s samples */
     if (s[k] != (unsigned char)(5 + k * 31)) ok = 0;

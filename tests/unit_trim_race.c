@@ -6,7 +6,7 @@
  * unmap it first (SIGSEGV) or leave the EMPTY byte counter wrong. At the end
  * everything is freed and trimmed: no EMPTY byte and no SuperSlab may remain. */
 #include "hakmem.h"
-#include "shared_pool.h"
+#include "backend/shared_pool.h"
 
 #include <pthread.h>
 #include <stdio.h>

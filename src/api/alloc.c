@@ -1,0 +1,270 @@
+/* The hak_* API: malloc, free and the rest of the family. Size picks the
+ * tier: one compare for Tiny, one more for MidPool, one more for LargePool,
+ * each followed by one table lookup; everything larger is Big. */
+#include "hakmem.h"
+#include "backend/big.h"
+#include "backend/lookup.h"
+#include "backend/shared_pool.h"
+#include "base/config.h"
+#include "base/init.h"
+#include "base/report.h"
+#include "frontend/heap.h"
+#include "mem/size_class.h"
+
+#include <errno.h>
+#include <string.h>
+#include <unistd.h>
+
+#define HAK_MAX_REQUEST ((size_t)PTRDIFF_MAX)
+/* realloc growing a slab block to this size or more moves it to the Big tier. */
+#ifndef HAK_REALLOC_BIG
+#define HAK_REALLOC_BIG ((size_t)128 << 10)
+#endif
+
+static HAK_COLD void *big_malloc(size_t n, size_t align, bool *zero) {
+  hak_init();
+  if (n > HAK_MAX_REQUEST) {
+    errno = ENOMEM;
+    return NULL;
+  }
+  /* A size that looked Big before the tables existed may belong to a slab tier. */
+  int c = align <= 16 ? hak_size_to_class(n) : hak_class_for_aligned(n, align);
+  if (c >= 0) return hak_heap_alloc((unsigned)c, n);
+  return hak_big_alloc(n, align, zero);
+}
+
+HAK_API void *hak_malloc(size_t n) {
+  if (HAK_LIKELY(n <= HAK_TINY_MAX)) return hak_heap_alloc_tiny(n);
+  int c = hak_class_above_tiny(n);
+  if (HAK_LIKELY(c >= 0)) return hak_heap_alloc((unsigned)c, n);
+  bool zero;
+  return big_malloc(n, 0, &zero);
+}
+
+/* --- free ------------------------------------------------------------------ */
+
+static HAK_NOINLINE void free_slow(void *p) {
+  hak_ptr_t r = hak_lookup(p, HAK_LOOKUP_LOCK);
+  switch (r.kind) {
+  case HAK_PTR_NULL: return;
+  case HAK_PTR_BIG: hak_big_free(r.big); return;
+  case HAK_PTR_BLOCK:
+    /* Ours, a valid block start, yet the fast path refused: it is the head
+     * of the SLL, i.e. freed twice in a row. */
+    if (r.slab->geo.owner == t_heap) hak_report_invalid("free", p, "double free", NULL);
+    else hak_heap_remote_free(r.slab, p);
+    return;
+  default: hak_report_invalid("free", p, r.why, r.block); return;
+  }
+}
+
+HAK_API void hak_free(void *p) {
+  if (HAK_LIKELY(hak_registry_test((uintptr_t)p)) && HAK_LIKELY(hak_heap_free_fast(p))) return;
+  free_slow(p);
+}
+
+HAK_API void hak_free_sized(void *p, size_t size) {
+#if defined(HAKMEM_DEBUG) && HAKMEM_DEBUG
+  if (p && hak_malloc_usable_size(p) < size) hak_report_invalid("free_sized", p, "size larger than the block", NULL);
+#else
+  (void)size;
+#endif
+  hak_free(p);
+}
+
+/* --- sizes ----------------------------------------------------------------- */
+
+HAK_API size_t hak_malloc_usable_size(const void *p) {
+  hak_ptr_t r = hak_lookup(p, HAK_LOOKUP_LOCK);
+  switch (r.kind) {
+  case HAK_PTR_BLOCK: return r.slab->geo.bsize;
+  case HAK_PTR_BIG: return r.big->user_size;
+  case HAK_PTR_NULL: return 0;
+  default: hak_report_invalid("malloc_usable_size", p, r.why, r.block); return 0;
+  }
+}
+
+/* hak_owns may be asked about a block another thread is freeing this very
+ * moment: the big lock keeps Big mappings (unmapped only after their registry
+ * bit is cleared under that lock) and the reader count keeps SuperSlabs (unmapped
+ * only once no reader is inside) mapped while it reads their headers. */
+HAK_API int hak_owns(const void *p) {
+  if (!p) return 0;
+  hak_init();
+  hak_big_lock();
+  hak_sp_reader_enter();
+  int r = hak_ptr_is_ours(hak_lookup(p, HAK_LOOKUP_LOCKED).kind);
+  hak_sp_reader_exit();
+  hak_big_unlock();
+  return r;
+}
+
+/* --- calloc, realloc ------------------------------------------------------- */
+
+HAK_API void *hak_calloc(size_t n, size_t size) {
+  size_t total;
+  if (HAK_UNLIKELY(__builtin_mul_overflow(n, size, &total) || total > HAK_MAX_REQUEST)) {
+    errno = ENOMEM;
+    return NULL;
+  }
+  bool zero = false;
+  void *p;
+  if (HAK_LIKELY(total <= HAK_TINY_MAX)) {
+    p = hak_heap_alloc(g_cls_tiny[(total + 15) >> 4], total);
+  } else {
+    hak_init();
+    int c = hak_class_above_tiny(total);
+    if (c >= 0) p = hak_heap_alloc_zero_aware(t_heap, (unsigned)c, &zero);
+    else p = hak_big_alloc(total, 0, &zero);
+  }
+  if (p && !zero) memset(p, 0, total);
+  return p;
+}
+
+/* to_big: the block goes to the Big tier (a slab tier if that fails). */
+static void *realloc_move(void *p, size_t old_usable, size_t n, bool to_big) {
+  bool zero;
+  void *q = to_big ? hak_big_alloc(n, 0, &zero) : NULL;
+  if (!q) q = hak_malloc(n);
+  if (!q) return NULL; /* errno is ENOMEM; p stays valid */
+  memcpy(q, p, old_usable < n ? old_usable : n);
+  hak_free(p);
+  return q;
+}
+
+HAK_API void *hak_realloc(void *p, size_t n) {
+  if (!p) return hak_malloc(n);
+  if (n == 0) { /* glibc's behaviour: free and return NULL */
+    hak_free(p);
+    return NULL;
+  }
+  if (n > HAK_MAX_REQUEST) {
+    errno = ENOMEM;
+    return NULL;
+  }
+  hak_ptr_t r = hak_lookup(p, HAK_LOOKUP_LOCK);
+  if (r.kind != HAK_PTR_BLOCK && r.kind != HAK_PTR_BIG) {
+    hak_report_invalid("realloc", p, r.why, r.block);
+    errno = EINVAL;
+    return NULL;
+  }
+  if (r.kind == HAK_PTR_BIG) {
+    hak_big_t *h = r.big;
+    size_t old = h->user_size;
+    /* Shrunk to well under what was last asked for, and to a slab size:
+     * a slab serves it better than a mapping. */
+    if (n <= g_large_max / 2 && n < h->req_size / 2) return realloc_move(p, old, n, false);
+    void *q = hak_big_realloc(h, n);
+    if (q) return q;
+    return realloc_move(p, old, n, false);
+  }
+  size_t old = r.slab->geo.bsize;
+  /* In place while the block has room; on shrinking, until it would waste
+   * more than half of itself. */
+  if (n <= old && (n > old / 2 || hak_size_to_class(n) == (int)r.slab->geo.cls || old <= 32)) return p;
+  /* Grown to HAK_REALLOC_BIG or more: move to the Big tier once, where
+   * further growth is an mremap or stays in place instead of a copy at
+   * every class. */
+  return realloc_move(p, old, n, n > old && n >= HAK_REALLOC_BIG);
+}
+
+HAK_API void *hak_reallocarray(void *p, size_t n, size_t size) {
+  size_t total;
+  if (__builtin_mul_overflow(n, size, &total)) {
+    errno = ENOMEM;
+    return NULL;
+  }
+  return hak_realloc(p, total);
+}
+
+/* --- aligned ----------------------------------------------------------------- */
+
+static void *aligned_impl(size_t align, size_t n) {
+  if (align <= 16) return hak_malloc(n);
+  if (n > HAK_MAX_REQUEST || align > HAK_MAX_REQUEST / 2) {
+    errno = ENOMEM;
+    return NULL;
+  }
+  hak_init();
+  int c = hak_class_for_aligned(n, align);
+  if (c >= 0) return hak_heap_alloc((unsigned)c, g_class[c].size);
+  bool zero;
+  return hak_big_alloc(n ? n : 1, align, &zero);
+}
+
+HAK_API int hak_posix_memalign(void **out, size_t align, size_t n) {
+  if (align < sizeof(void *) || !hak_is_pow2(align)) return EINVAL;
+  int saved = errno;
+  void *p = aligned_impl(align, n);
+  if (!p) return ENOMEM;
+  errno = saved;
+  *out = p;
+  return 0;
+}
+
+HAK_API void *hak_aligned_alloc(size_t align, size_t n) {
+  if (!hak_is_pow2(align)) {
+    errno = EINVAL;
+    return NULL;
+  }
+  return aligned_impl(align, n);
+}
+
+HAK_API void *hak_memalign(size_t align, size_t n) {
+  /* glibc rounds a non-power-of-two alignment up to the next power of two */
+  if (align > HAK_MAX_REQUEST / 2) {
+    errno = EINVAL;
+    return NULL;
+  }
+  if (!hak_is_pow2(align)) {
+    size_t a = 1;
+    while (a < align) a <<= 1;
+    align = a;
+  }
+  return aligned_impl(align, n);
+}
+
+HAK_API void *hak_valloc(size_t n) { return aligned_impl(HAK_PAGE, n); }
+
+HAK_API void *hak_pvalloc(size_t n) {
+  if (n > HAK_MAX_REQUEST) {
+    errno = ENOMEM;
+    return NULL;
+  }
+  return aligned_impl(HAK_PAGE, n ? hak_align_up(n, HAK_PAGE) : HAK_PAGE);
+}
+
+/* --- trim and info --------------------------------------------------------- */
+
+HAK_API int hak_malloc_trim(size_t pad) {
+  hak_init();
+  hak_heap_flush(t_heap);
+  hak_heap_collect_abandoned();
+  size_t released = hak_bigcache_flush();
+  released += hak_sp_trim(pad, 0);
+  return released > 0;
+}
+
+HAK_API const char *hak_version(void) { return HAK_VERSION; }
+
+/* --- the override layer's hot names ---------------------------------------- */
+/* Built a second time with HAK_OVERRIDE for libhakmem.so/.a: the standard
+ * names become aliases of the hak_* functions, so malloc and free cost no
+ * extra jump. The rest of the override layer is in override.c. */
+#ifdef HAK_OVERRIDE
+#define HAK_ALIAS(name, target)                                                                    \
+  extern __typeof(target) name __attribute__((alias(#target), visibility("default")))
+HAK_ALIAS(malloc, hak_malloc);
+HAK_ALIAS(free, hak_free);
+HAK_ALIAS(calloc, hak_calloc);
+HAK_ALIAS(realloc, hak_realloc);
+HAK_ALIAS(reallocarray, hak_reallocarray);
+HAK_ALIAS(posix_memalign, hak_posix_memalign);
+HAK_ALIAS(aligned_alloc, hak_aligned_alloc);
+HAK_ALIAS(memalign, hak_memalign);
+HAK_ALIAS(valloc, hak_valloc);
+HAK_ALIAS(pvalloc, hak_pvalloc);
+HAK_ALIAS(malloc_trim, hak_malloc_trim);
+HAK_ALIAS(cfree, hak_free);
+HAK_ALIAS(free_sized, hak_free_sized);
+#endif

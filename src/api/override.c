@@ -1,0 +1,43 @@
+/* The override layer: the standard names, mapped onto the hak_* core. Linked
+ * into libhakmem.so and libhakmem.a, left out of libhakmem_core.a. C++
+ * operator new/delete in libstdc++ call malloc/free/aligned_alloc, so they
+ * reach hakmem through these with the standard's semantics intact. The hot
+ * names are aliases compiled into alloc.c (HAK_OVERRIDE). */
+#include "hakmem.h"
+#include "base/common.h"
+
+#include <malloc.h>
+#include <stdlib.h>
+
+/* malloc, free, calloc, realloc, ... are aliases defined in alloc.c. */
+HAK_API void malloc_stats(void) { hak_malloc_stats(); }
+HAK_API size_t malloc_usable_size(void *p) { return hak_malloc_usable_size(p); }
+HAK_API void free_aligned_sized(void *p, size_t align, size_t size) {
+  (void)align;
+  hak_free_sized(p, size);
+}
+
+_Static_assert(sizeof(struct hak_mallinfo) == sizeof(struct mallinfo2), "mallinfo2 layout");
+HAK_API struct mallinfo2 mallinfo2(void) {
+  struct hak_mallinfo h = hak_mallinfo2();
+  struct mallinfo2 m;
+  __builtin_memcpy(&m, &h, sizeof m);
+  return m;
+}
+
+static int clamp_int(size_t v) { return v > 0x7fffffff ? 0x7fffffff : (int)v; }
+HAK_API struct mallinfo mallinfo(void) {
+  struct hak_mallinfo h = hak_mallinfo2();
+  struct mallinfo m = {clamp_int(h.arena),    clamp_int(h.ordblks),  clamp_int(h.smblks),
+                       clamp_int(h.hblks),    clamp_int(h.hblkhd),   clamp_int(h.usmblks),
+                       clamp_int(h.fsmblks),  clamp_int(h.uordblks), clamp_int(h.fordblks),
+                       clamp_int(h.keepcost)};
+  return m;
+}
+
+/* hakmem has no glibc tunables; accept them so programs that set them run. */
+HAK_API int mallopt(int param, int value) {
+  (void)param;
+  (void)value;
+  return 1;
+}

@@ -1,0 +1,34 @@
+/* Shared pool (SP-SLOT): hands slabs to thread heaps in three stages and
+ * takes them back when they are EMPTY. Touched once per slab, never once per
+ * block. Stage 1 is a lock-free per-class stack; stages 2 and 3 take a short
+ * spin lock that a single-threaded program never contends. */
+#ifndef HAK_SHARED_POOL_H
+#define HAK_SHARED_POOL_H
+#include "base/common.h"
+#include "backend/superslab.h"
+
+#pragma GCC visibility push(hidden) /* internal: no GOT indirection */
+
+/* A slab of class cls with no owner yet (geo.fresh tells whether its memory
+ * is known to be zero), or NULL when the OS refuses memory. */
+hak_slab_t *hak_sp_acquire(unsigned cls);
+/* head: a slab with no block out, already out of every heap list. */
+void hak_sp_release(hak_slab_t *head);
+/* EMPTY bytes the pool keeps committed before it trims. */
+void hak_sp_set_budget(size_t bytes);
+/* Decommits EMPTY slabs until at most keep bytes stay EMPTY, and unmaps
+ * wholly unused SuperSlabs beyond spare. Returns bytes released. */
+size_t hak_sp_trim(size_t keep, size_t spare);
+/* While a thread is between these, no SuperSlab is unmapped: for readers of
+ * headers at addresses they do not own (hak_owns). */
+void hak_sp_reader_enter(void);
+void hak_sp_reader_exit(void);
+size_t hak_sp_empty_bytes(void);
+size_t hak_sp_empty_slabs(void);
+void hak_sp_lock_all(void);
+void hak_sp_unlock_all(void);
+void hak_sp_reset_locks(void);
+
+#pragma GCC visibility pop
+
+#endif

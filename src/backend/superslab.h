@@ -1,0 +1,152 @@
+/* SuperSlab: a 2 MiB region aligned to 2 MiB. Slot 0 holds this header; the
+ * other 31 slots of 64 KiB are carved into slabs of one or more slots.
+ * p & ~(2 MiB - 1) finds the header of any block below the Big tier, and
+ * (p >> 16) & 31 its slot's descriptor, 128 bytes at slot * 128.
+ *
+ * The slab descriptor has four parts, each written by one module only:
+ *   geo   geometry and ownership: superslab.c (setup, set_owner, set_carve)
+ *   tc    the owning thread's slab state: frontend/heap.c, owner thread only
+ *   rem   blocks freed by other threads: frontend/heap.c, any thread (atomics)
+ *   pool  the slot state and EMPTY-stack link: shared_pool.c
+ * Free's fast path reads geo only, which fills the first cache line. */
+#ifndef HAK_SUPERSLAB_H
+#define HAK_SUPERSLAB_H
+#include "base/common.h"
+#include "mem/registry.h"
+
+#pragma GCC visibility push(hidden) /* internal: no GOT indirection */
+
+struct hak_heap;
+
+enum { HAK_SLOT_UNUSED = 0, HAK_SLOT_ACTIVE = 1, HAK_SLOT_EMPTY = 2 };
+#define HAK_SS_ALL_SLOTS 0xfffffffeu /* slots 1..31 */
+
+typedef struct hak_slab {
+  /* geo. Every slot of a multi-slot slab carries it, so a block that starts
+   * in a later slot is freed as fast as one in the first. */
+  struct {
+    struct hak_heap *owner; /* NULL unless a heap holds the slab */
+    struct hak_slab *head;  /* the slab's first slot (itself for the head) */
+    uintptr_t base;         /* first block */
+    uint64_t div_test;      /* floor(2^64 / bsize) + 1: see hak_is_block_start */
+    uint64_t carve_lim;     /* (carve - base) * div_test: see hak_is_carved_block */
+    char *carve;            /* head only: next never-handed-out block */
+    uint32_t bsize;
+    uint16_t capacity;
+    uint16_t sll_off; /* the owner's offset of its SLL for this class (set with owner) */
+    uint8_t cls;
+    uint8_t nslots; /* slots in this slab (head only) */
+    uint8_t fresh;  /* head only: memory past carve is known to be zero */
+  } geo;
+  /* tc: head only */
+  struct {
+    void *free;                   /* blocks returned to the slab */
+    struct hak_slab *next, *prev; /* the owner's partial list */
+    uint16_t used;                /* blocks out of the slab (user, TLS SLL, remote) */
+    uint16_t nfree;               /* blocks on free */
+    uint8_t in_partial;
+  } tc;
+  /* rem: head only */
+  struct {
+    _Atomic(void *) list;                  /* MPSC list of blocks freed by other threads */
+    struct hak_slab *_Atomic pending_next; /* link on the owner heap's pending stack */
+  } rem;
+  /* pool: head only */
+  struct {
+    _Atomic uint64_t next; /* EMPTY stack link (slab id + 1) */
+    uint8_t state;         /* HAK_SLOT_* */
+  } pool;
+} hak_slab_t;
+
+/* The header lives in slot 0's descriptor space, which no slab uses. */
+typedef struct hak_ss {
+  hak_region_t r;
+  _Atomic uint32_t unused_mask;      /* slot i UNUSED: free to carve */
+  _Atomic uint32_t dirty_mask;       /* UNUSED slots whose memory is not known to be zero */
+  _Atomic uint32_t decommitted_mask; /* UNUSED slots given back to the OS (not never-touched ones) */
+  _Atomic uint32_t thp_off;          /* MADV_NOHUGEPAGE applied (at the first decommit) */
+  struct hak_ss *next, *prev;        /* shared pool list (under its lock) */
+} hak_ss_t;
+
+#define HAK_SS_HEADER ((size_t)HAK_SLOTS * sizeof(hak_slab_t)) /* 4 KiB: the header page */
+_Static_assert(sizeof(hak_slab_t) == 128, "slab descriptor is two cache lines");
+_Static_assert(offsetof(hak_slab_t, tc) == 64, "free's fast path reads one cache line");
+_Static_assert(offsetof(hak_slab_t, geo.owner) == offsetof(hak_region_t, nil_owner), "owner probe");
+_Static_assert(sizeof(hak_ss_t) <= sizeof(hak_slab_t), "header fits in slot 0's descriptor");
+_Static_assert(HAK_SS_HEADER == HAK_PAGE, "header is one page");
+
+HAK_INLINE hak_ss_t *hak_ss_of(const void *p) {
+  return (hak_ss_t *)((uintptr_t)p & ~(uintptr_t)HAK_SS_MASK);
+}
+HAK_INLINE unsigned hak_slot_of(const void *p) {
+  return (unsigned)(((uintptr_t)p >> HAK_SLOT_SHIFT) & (HAK_SLOTS - 1));
+}
+/* Slot 0's "descriptor" is the header, whose owner word reads NULL. */
+HAK_INLINE hak_slab_t *hak_ss_slab(hak_ss_t *ss, unsigned slot) {
+  return (hak_slab_t *)((char *)ss + (size_t)slot * sizeof(hak_slab_t));
+}
+HAK_INLINE hak_slab_t *hak_slab_of(const void *p) { return hak_ss_slab(hak_ss_of(p), hak_slot_of(p)); }
+HAK_INLINE char *hak_slot_addr(hak_ss_t *ss, unsigned slot) {
+  return (char *)ss + ((size_t)slot << HAK_SLOT_SHIFT);
+}
+HAK_INLINE unsigned hak_slab_index(const hak_slab_t *s) {
+  return (unsigned)(((uintptr_t)s & HAK_SS_MASK) / sizeof(hak_slab_t));
+}
+/* A slab's id packs its address in 31 bits: (address of its slot) >> 16. */
+HAK_INLINE uint32_t hak_slab_id(const hak_slab_t *s) {
+  return (uint32_t)(((uintptr_t)hak_ss_of(s) >> HAK_SLOT_SHIFT) + hak_slab_index(s));
+}
+HAK_INLINE hak_slab_t *hak_slab_from_id(uint32_t id) {
+  uintptr_t a = (uintptr_t)id << HAK_SLOT_SHIFT;
+  return hak_ss_slab((hak_ss_t *)(a & ~(uintptr_t)HAK_SS_MASK), id & (HAK_SLOTS - 1));
+}
+HAK_INLINE uint32_t hak_slots_mask(unsigned first, unsigned n) {
+  return (uint32_t)((((uint64_t)1 << n) - 1) << first);
+}
+HAK_INLINE char *hak_slab_end(const hak_slab_t *s) {
+  return (char *)s->geo.base + (size_t)s->geo.capacity * s->geo.bsize;
+}
+
+/* Whether a is the start of a block, by one multiply. With c = div_test =
+ * floor(2^64 / d) + 1 and e = d * c - 2^64 (0 < e <= d), an offset n = k*d + r
+ * inside a slab gives n * c mod 2^64 = k*e + r*c: exactly k*e when r == 0, and
+ * at least c otherwise (no wrap while (k + 1) * e < c, true for slabs of at
+ * most 2 MiB and blocks of at most 1 MiB). unit_internals checks it for every
+ * class and offset. */
+HAK_INLINE bool hak_is_block_start(const hak_slab_t *s, uintptr_t a) {
+  return (uint64_t)(a - s->geo.base) * s->geo.div_test < s->geo.div_test;
+}
+
+/* Whether a is the start of a block that was ever handed out: k*e grows with
+ * the block index k, so one compare against (carve - base) * c covers both
+ * "is a block start" and "lies below the carve point". */
+HAK_INLINE bool hak_is_carved_block(const hak_slab_t *s, uintptr_t a) {
+  return (uint64_t)(a - s->geo.base) * s->geo.div_test < s->geo.carve_lim;
+}
+
+/* Moves a slab's carve point; every slot keeps the limit so that free's check
+ * reads only the slot it already has. */
+HAK_INLINE void hak_slab_set_carve(hak_slab_t *head, char *carve) {
+  uint64_t lim = (uint64_t)((uintptr_t)carve - head->geo.base) * head->geo.div_test;
+  head->geo.carve = carve;
+  for (unsigned i = 0; i < head->geo.nslots; i++) head[i].geo.carve_lim = lim;
+}
+
+hak_ss_t *hak_ss_new(void); /* maps, initialises and registers a SuperSlab */
+/* Makes a wholly unused SuperSlab unreachable (registry, counters); the
+ * caller unmaps it once no reader can hold a pointer into it. */
+void hak_ss_retire(hak_ss_t *ss);
+/* Lays out slots [first, first+n) as one slab of class cls, no owner, carve
+ * point at its base; fresh: its memory is known to be zero. */
+void hak_ss_slab_setup(hak_ss_t *ss, unsigned first, unsigned cls, bool fresh);
+/* A slab that keeps its geometry for reuse: carve point back to its base. */
+void hak_ss_slab_rewind(hak_slab_t *head);
+/* Slots [first, first+n) describe no slab any more. */
+void hak_ss_slab_clear(hak_slab_t *head);
+/* Points every slot of a slab at owner h, whose SLL for the slab's class is
+ * at byte offset sll_off (h NULL when it leaves a heap). */
+void hak_ss_slab_set_owner(hak_slab_t *head, struct hak_heap *h, uint16_t sll_off);
+
+#pragma GCC visibility pop
+
+#endif

@@ -1,0 +1,3 @@
+#include "base/counters.h"
+
+hak_counters_t g_stats;

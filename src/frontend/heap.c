@@ -1,0 +1,483 @@
+/* Thread heaps: refill, drain, remote-free collection, thread exit and
+ * adoption. Everything here is a slow path of heap.h. */
+#include "frontend/heap.h"
+#include "backend/big.h"
+#include "backend/housekeep.h"
+#include "backend/shared_pool.h"
+#include "base/config.h"
+#include "base/counters.h"
+#include "base/init.h"
+#include "base/lock.h"
+#include "base/report.h"
+#include "frontend/ace.h"
+#include "os/os.h"
+
+#include <errno.h>
+#include <pthread.h>
+
+hak_heap_t g_empty_heap; /* all SLLs empty: every call takes the slow path */
+__thread hak_heap_t *t_heap = &g_empty_heap;
+uint16_t g_heap_tiny_off[(HAK_TINY_MAX >> 4) + 1];
+#ifdef HAKMEM_HARDENED
+uintptr_t g_sll_key;
+#endif
+
+static hak_lock_t g_heaps_lock = HAK_LOCK_INIT;
+static hak_heap_t *g_heaps_all;
+static hak_heap_t *g_heaps_abandoned;
+static pthread_key_t g_exit_key; /* its destructor runs hak_heap_thread_exit */
+/* Remote frees by threads that never made a heap, per class. */
+static _Atomic uint64_t g_remote_out_noheap[HAK_NCLASS];
+
+HAK_INLINE uint16_t sll_off(unsigned cls) {
+  return (uint16_t)(offsetof(hak_heap_t, sll) + cls * sizeof(hak_sll_t));
+}
+
+static void heap_apply_policy(hak_heap_t *h) {
+  const hak_policy_t *pol = hak_policy();
+  for (unsigned c = 0; c < HAK_NCLASS; c++) {
+    h->sll[c].room += (int32_t)pol->cap[c] - (int32_t)h->sll[c].cap;
+    h->sll[c].cap = pol->cap[c];
+    h->batch[c] = pol->batch[c];
+  }
+  h->policy_version = pol->version;
+}
+
+/* --- slab lists ------------------------------------------------------- */
+
+/* A slab from the pool becomes h's: owner and SLL offset in every slot, and
+ * this module's parts of the descriptor start over. */
+static hak_slab_t *slab_adopt(hak_heap_t *h, hak_slab_t *s) {
+  s->tc.free = NULL;
+  s->tc.next = s->tc.prev = NULL;
+  s->tc.used = 0;
+  s->tc.nfree = 0;
+  s->tc.in_partial = 0;
+  atomic_store_explicit(&s->rem.list, NULL, memory_order_relaxed);
+  hak_ss_slab_set_owner(s, h, sll_off(s->geo.cls));
+  return s;
+}
+
+/* s holds no block any more: it goes back to the pool. */
+static void slab_give_back(hak_slab_t *s) {
+  HAK_ASSERT(s->tc.used == 0 && !s->tc.in_partial);
+  s->tc.free = NULL;
+  s->tc.nfree = 0;
+  hak_sp_release(s);
+}
+
+static void partial_push(hak_heap_t *h, hak_slab_t *s) {
+  unsigned cls = s->geo.cls;
+  s->tc.prev = NULL;
+  s->tc.next = h->partial[cls];
+  if (s->tc.next) s->tc.next->tc.prev = s;
+  h->partial[cls] = s;
+  s->tc.in_partial = 1;
+}
+
+static void partial_remove(hak_heap_t *h, hak_slab_t *s) {
+  if (s->tc.prev) s->tc.prev->tc.next = s->tc.next;
+  else h->partial[s->geo.cls] = s->tc.next;
+  if (s->tc.next) s->tc.next->tc.prev = s->tc.prev;
+  s->tc.next = s->tc.prev = NULL;
+  s->tc.in_partial = 0;
+}
+
+/* After blocks came back to slab s: give it back to the pool when it holds no
+ * block any more, or make it findable when it just got its first free one. */
+static void slab_after_return(hak_heap_t *h, hak_slab_t *s) {
+  HAK_ASSERT(s->geo.owner == h && s->geo.head == s && s->tc.used + s->tc.nfree <= s->geo.capacity);
+  if (s == h->cur[s->geo.cls] || s == h->spare[s->geo.cls]) return;
+  if (s->tc.used == 0) {
+    if (s->tc.in_partial) partial_remove(h, s);
+    /* One wholly free slab per class stays with the heap: a class whose
+     * blocks all come back (producer/consumer) would otherwise bounce a slab
+     * to the pool and back once per slab's worth of blocks. */
+    if (!h->spare[s->geo.cls]) h->spare[s->geo.cls] = s;
+    else slab_give_back(s);
+  } else if (!s->tc.in_partial) {
+    partial_push(h, s);
+  }
+}
+
+static void slab_return_block(hak_heap_t *h, void *b) {
+  hak_slab_t *s = hak_slab_of(b)->geo.head;
+  if (HAK_UNLIKELY(s->tc.used == 0 || s->geo.owner != h)) {
+    /* The same block sat twice in the SLL: leak it rather than corrupt. */
+    hak_report_corruption(b, "double free: a block was freed twice by its owning thread");
+    return;
+  }
+  hak_sll_set_next(b, s->tc.free);
+  s->tc.free = b;
+  s->tc.nfree++;
+  s->tc.used--;
+  slab_after_return(h, s);
+}
+
+/* --- remote frees ------------------------------------------------------ */
+
+void hak_heap_remote_free(hak_slab_t *slot, void *p) {
+  hak_slab_t *s = slot->geo.head;
+  hak_heap_t *owner = slot->geo.owner;
+  hak_heap_t *me = t_heap;
+  if (me != &g_empty_heap) me->n_remote_out[s->geo.cls]++;
+  else atomic_fetch_add_explicit(&g_remote_out_noheap[s->geo.cls], 1, memory_order_relaxed);
+  void *old = atomic_load_explicit(&s->rem.list, memory_order_relaxed);
+  do {
+    hak_sll_set_next(p, old);
+  } while (!atomic_compare_exchange_weak_explicit(&s->rem.list, &old, p, memory_order_release,
+                                                  memory_order_relaxed));
+  if (old) return; /* the slab is already on its owner's pending stack */
+  hak_slab_t *top = atomic_load_explicit(&owner->pending, memory_order_relaxed);
+  do {
+    atomic_store_explicit(&s->rem.pending_next, top, memory_order_relaxed);
+  } while (!atomic_compare_exchange_weak_explicit(&owner->pending, &top, s, memory_order_release,
+                                                  memory_order_relaxed));
+}
+
+/* Takes every slab with remote frees and merges those blocks into the slab's
+ * free list in one pass. */
+static void collect_pending(hak_heap_t *h) {
+  hak_slab_t *s = atomic_exchange_explicit(&h->pending, NULL, memory_order_acquire);
+  while (s) {
+    /* Read the link first: once remote is emptied, another thread may push
+     * the slab again and overwrite it. */
+    hak_slab_t *next = atomic_load_explicit(&s->rem.pending_next, memory_order_relaxed);
+    /* acq_rel: the load above must not move after the exchange. */
+    void *list = atomic_exchange_explicit(&s->rem.list, NULL, memory_order_acq_rel);
+    if (list) {
+      uint32_t n = 1;
+      void *tail = list;
+      for (void *nx; (nx = hak_sll_next(tail)) != NULL; tail = nx) {
+        if (++n > s->tc.used) {
+          hak_report_corruption(list, "double free: a block was freed twice from another thread");
+          break;
+        }
+      }
+      if (n <= s->tc.used) {
+        hak_sll_set_next(tail, s->tc.free);
+        s->tc.free = list;
+        s->tc.nfree += n;
+        s->tc.used -= n;
+        h->n_remote_in[s->geo.cls] += n;
+        slab_after_return(h, s);
+      }
+    }
+    s = next;
+  }
+}
+
+/* --- refill and drain -------------------------------------------------- */
+
+static hak_slab_t *next_slab(hak_heap_t *h, unsigned cls) {
+  hak_slab_t *s = h->partial[cls];
+  if (s) {
+    partial_remove(h, s);
+    return s;
+  }
+  if ((s = h->spare[cls])) {
+    h->spare[cls] = NULL;
+    return s;
+  }
+  s = hak_sp_acquire(cls);
+  return s ? slab_adopt(h, s) : NULL;
+}
+
+/* Gives the pool every slab of h that holds no block: spares, and current
+ * slabs whose blocks all came back. */
+static void release_idle(hak_heap_t *h) {
+  for (unsigned c = 0; c < HAK_NCLASS; c++) {
+    hak_slab_t *s = h->spare[c];
+    if (s) {
+      h->spare[c] = NULL;
+      slab_give_back(s);
+    }
+    s = h->cur[c];
+    if (s && s->tc.used == 0) {
+      h->cur[c] = NULL;
+      slab_give_back(s);
+    }
+  }
+}
+
+/* Moves up to want blocks of class cls onto the SLL: recycled ones first,
+ * then never-used ones carved in address order. */
+static uint32_t refill_sll(hak_heap_t *h, unsigned cls, uint32_t want) {
+  hak_sll_t *l = &h->sll[cls];
+  uint32_t got = 0;
+  while (got < want) {
+    hak_slab_t *s = h->cur[cls];
+    if (!s) {
+      s = next_slab(h, cls);
+      if (!s) break;
+      h->cur[cls] = s;
+    }
+    HAK_ASSERT(s->geo.owner == h && s->geo.head == s && s->geo.cls == cls && s->pool.state == HAK_SLOT_ACTIVE);
+    HAK_TRACE("hakmem: refill class %u from slab %p (used %u, free %u)", cls, (void *)s,
+              (uint64_t)s->tc.used, (uint64_t)s->tc.nfree);
+    if (!l->head && s->tc.free && (s->tc.nfree <= want || s->tc.nfree <= (uint32_t)l->room / 2)) {
+      /* The slab's whole free list becomes the SLL as it is, when that leaves
+       * the SLL at most half full (else the next frees would drain it
+       * again). Walking the list would cost a cache miss per block, since
+       * freed blocks are cold: that walk dominated refills of Mid classes. */
+      l->head = s->tc.free;
+      s->tc.free = NULL;
+      got += s->tc.nfree;
+      s->tc.used += s->tc.nfree;
+      s->tc.nfree = 0;
+    }
+    while (got < want && s->tc.free) {
+      void *b = s->tc.free;
+      s->tc.free = hak_sll_next(b);
+      hak_sll_set_next(b, l->head);
+      l->head = b;
+      s->tc.nfree--;
+      s->tc.used++;
+      got++;
+    }
+    char *end = hak_slab_end(s);
+    if (got < want && s->geo.carve < end) {
+      uint32_t bs = s->geo.bsize;
+      uint32_t n = (uint32_t)((end - s->geo.carve) / bs);
+      if (n > want - got) n = want - got;
+      char *first = s->geo.carve;
+      char *b = first;
+      for (uint32_t i = 1; i < n; i++, b += bs) hak_sll_set_next(b, b + bs);
+      hak_sll_set_next(b, l->head);
+      l->head = first;
+      hak_slab_set_carve(s, first + (size_t)n * bs);
+      s->tc.used += n;
+      got += n;
+    }
+    if (!s->tc.free && s->geo.carve >= end) h->cur[cls] = NULL; /* full: returns via partial */
+  }
+  l->room -= (int32_t)got;
+  h->n_refilled[cls] += got;
+  return got;
+}
+
+/* A thread's first allocation. It may also be the process's, whose class was
+ * picked before the tables existed, so it starts over from the size. */
+static HAK_COLD void *refill_init_thread(size_t size) {
+  if (!hak_heap_get()) {
+    errno = ENOMEM;
+    return NULL;
+  }
+  int c = hak_size_to_class(size);
+  if (c >= 0) return hak_heap_alloc((unsigned)c, size);
+  bool zero;
+  return hak_big_alloc(size, 0, &zero);
+}
+
+/* LargePool W_MAX rounding: rather than carving a new slab, take a cached
+ * block of a larger class that wastes at most w_max. Only classes whose
+ * blocks are aligned at least as well as this class's qualify, since an
+ * aligned request picked this class for its alignment. */
+static void *take_larger(hak_heap_t *h, unsigned cls) {
+  uint32_t size = g_class[cls].size;
+  uint32_t align_mask = (size & -size) - 1; /* this class's blocks are (mask+1)-aligned */
+  double limit = (double)size * hak_policy()->w_max;
+  for (unsigned c = cls + 1; c < HAK_NCLASS && g_class[c].size <= limit; c++) {
+    hak_sll_t *l = &h->sll[c];
+    void *b = l->head;
+    if (b && !(g_class[c].size & align_mask)) return hak_sll_pop(l, b);
+  }
+  return NULL;
+}
+
+static void drain_to(hak_heap_t *h, unsigned cls, uint32_t keep);
+
+/* Hands the window's counts to the policy and runs the housekeeping that
+ * is due; the window starts over. */
+static void heap_report(hak_heap_t *h) {
+  hak_ace_report(h->win_refill, h->win_drain, h->win_events);
+  for (unsigned c = 0; c < HAK_NCLASS; c++) h->win_refill[c] = h->win_drain[c] = 0;
+  h->win_events = 0;
+  hak_housekeep();
+}
+
+/* Every HAK_ACE_HEAP_EVENTS slow-path events: a class whose SLL saw no refill
+ * and no drain for two such windows is idle or cycles within its list. Its
+ * cached blocks come from scattered slabs (after a burst of frees, often one
+ * slab each) and would keep those slabs from ever going back to the pool, so
+ * they go back to their slabs; a busy class pays one refill for it. */
+static void heap_window_end(hak_heap_t *h) {
+  for (unsigned c = 0; c < HAK_NCLASS; c++) {
+    if (h->win_refill[c] || h->win_drain[c]) h->quiet[c] = 0;
+    else if (h->sll[c].head && ++h->quiet[c] >= 2) {
+      drain_to(h, c, 0);
+      h->quiet[c] = 0;
+    }
+  }
+  heap_report(h);
+}
+
+void *hak_heap_refill_alloc(size_t size, hak_heap_t *h, unsigned cls) {
+  if (HAK_UNLIKELY(h == &g_empty_heap)) return refill_init_thread(size);
+  if (HAK_UNLIKELY(h->policy_version != atomic_load_explicit(&g_policy_version, memory_order_relaxed)))
+    heap_apply_policy(h);
+  if (atomic_load_explicit(&h->pending, memory_order_relaxed)) collect_pending(h);
+  hak_sll_t *l = &h->sll[cls];
+  if (!l->head) {
+    if (g_class[cls].tier == HAK_TIER_LARGE && !h->cur[cls] && !h->partial[cls]) {
+      void *b = take_larger(h, cls);
+      if (b) return b;
+    }
+    h->n_refill[cls]++;
+    h->win_refill[cls]++;
+    if (++h->win_events >= HAK_ACE_HEAP_EVENTS) heap_window_end(h);
+    if (!refill_sll(h, cls, h->batch[cls])) {
+      errno = ENOMEM;
+      return NULL;
+    }
+  }
+  return hak_sll_pop(l, l->head);
+}
+
+/* Gives an SLL's blocks back to their slabs, keeping the keep most recently
+ * freed ones (the ones most likely still in cache). */
+static void drain_to(hak_heap_t *h, unsigned cls, uint32_t keep) {
+  hak_sll_t *l = &h->sll[cls];
+  uint32_t n = hak_sll_count(l);
+  if (n <= keep) return;
+  h->n_drained[cls] += n - keep;
+  l->room += (int32_t)(n - keep);
+  void *b;
+  if (keep == 0) {
+    b = l->head;
+    l->head = NULL;
+  } else {
+    void *last = l->head;
+    for (uint32_t i = 1; i < keep; i++) last = hak_sll_next(last);
+    b = hak_sll_next(last);
+    hak_sll_set_next(last, NULL);
+  }
+  for (uint32_t i = keep; i < n; i++) {
+    void *next = hak_sll_next(b);
+    slab_return_block(h, b);
+    b = next;
+  }
+}
+
+void hak_heap_drain(hak_heap_t *h, unsigned cls) {
+  h->n_drain[cls]++;
+  h->win_drain[cls]++;
+  if (++h->win_events >= HAK_ACE_HEAP_EVENTS) heap_window_end(h);
+  drain_to(h, cls, h->sll[cls].cap / 2);
+}
+
+
+/* calloc's path: a block carved from a slab whose memory is fresh from the
+ * OS is already zero, so calloc need not clear it. */
+void *hak_heap_alloc_zero_aware(hak_heap_t *h, unsigned cls, bool *zero) {
+  *zero = false;
+  if (h == &g_empty_heap && !(h = hak_heap_get())) {
+    errno = ENOMEM;
+    return NULL;
+  }
+  if (h->sll[cls].head) return hak_heap_alloc(cls, g_class[cls].size);
+  if (atomic_load_explicit(&h->pending, memory_order_relaxed)) collect_pending(h);
+  hak_slab_t *s = h->cur[cls];
+  if (s && !s->tc.free && s->geo.carve >= hak_slab_end(s)) s = h->cur[cls] = NULL; /* full */
+  if (!s) {
+    if (!(s = next_slab(h, cls))) {
+      errno = ENOMEM;
+      return NULL;
+    }
+    h->cur[cls] = s;
+  }
+  if (s->tc.free || s->geo.carve >= hak_slab_end(s)) return hak_heap_alloc(cls, g_class[cls].size);
+  void *b = s->geo.carve;
+  hak_slab_set_carve(s, s->geo.carve + s->geo.bsize);
+  s->tc.used++;
+  h->sll[cls].n_alloc++;
+  h->sll[cls].n_direct++;
+  *zero = s->geo.fresh;
+  return b;
+}
+
+/* --- thread heaps -------------------------------------------------------- */
+
+static hak_heap_t *heap_new(void) {
+  size_t sz = hak_align_up(sizeof(hak_heap_t), HAK_PAGE);
+  hak_heap_t *h = hak_os_map(sz);
+  if (!h) return NULL;
+  hak_os_commit_add((int64_t)sz);
+  hak_lock(&g_heaps_lock);
+  h->all_next = g_heaps_all;
+  g_heaps_all = h;
+  hak_unlock(&g_heaps_lock);
+  return h;
+}
+
+hak_heap_t *hak_heap_get(void) {
+  hak_heap_t *h = t_heap;
+  if (HAK_LIKELY(h != &g_empty_heap)) return h;
+  hak_init();
+  hak_lock(&g_heaps_lock);
+  h = g_heaps_abandoned;
+  if (h) g_heaps_abandoned = h->abandoned_next;
+  hak_unlock(&g_heaps_lock);
+  if (h) hak_cnt_add(&g_stats.heaps_adopted, 1);
+  else if (!(h = heap_new())) return NULL;
+  h->abandoned_next = NULL;
+  h->in_use = 1;
+  heap_apply_policy(h);
+  hak_cnt_add(&g_stats.threads_started, 1);
+  t_heap = h;
+  pthread_setspecific(g_exit_key, h); /* a non-NULL value arms the destructor */
+  return h;
+}
+
+void hak_heap_flush(hak_heap_t *h) {
+  if (h == &g_empty_heap) return;
+  if (atomic_load_explicit(&h->pending, memory_order_relaxed)) collect_pending(h);
+  for (unsigned c = 0; c < HAK_NCLASS; c++) drain_to(h, c, 0);
+  release_idle(h);
+}
+
+void hak_heap_thread_exit(void) {
+  hak_heap_t *h = t_heap;
+  if (h == &g_empty_heap) return;
+  hak_heap_flush(h);
+  if (h->win_events) heap_report(h);
+  t_heap = &g_empty_heap;
+  hak_lock(&g_heaps_lock);
+  h->in_use = 0;
+  h->abandoned_next = g_heaps_abandoned;
+  g_heaps_abandoned = h;
+  hak_unlock(&g_heaps_lock);
+}
+
+/* Slabs of exited threads may still receive remote frees: collect them so
+ * their memory returns to the pool (malloc_trim). */
+void hak_heap_collect_abandoned(void) {
+  hak_lock(&g_heaps_lock);
+  for (hak_heap_t *h = g_heaps_abandoned; h; h = h->abandoned_next) {
+    if (atomic_load_explicit(&h->pending, memory_order_relaxed)) collect_pending(h);
+    release_idle(h);
+  }
+  hak_unlock(&g_heaps_lock);
+}
+
+static void on_thread_exit(void *arg) {
+  (void)arg;
+  hak_heap_thread_exit();
+}
+
+void hak_heap_init(void) {
+  for (size_t i = 0; i <= (HAK_TINY_MAX >> 4); i++) g_heap_tiny_off[i] = sll_off(g_cls_tiny[i]);
+  pthread_key_create(&g_exit_key, on_thread_exit);
+}
+
+uint64_t hak_heap_remote_out_noheap(unsigned cls) {
+  return atomic_load_explicit(&g_remote_out_noheap[cls], memory_order_relaxed);
+}
+
+hak_heap_t *hak_heap_list(void) { return g_heaps_all; }
+void hak_heap_lock_all(void) { hak_lock(&g_heaps_lock); }
+void hak_heap_unlock_all(void) { hak_unlock(&g_heaps_lock); }
+
+/* In a forked child only this thread exists: heaps of the other threads stay
+ * as they were (they may have been mid-update) and are never reused. */
+void hak_heap_atfork_child(void) { hak_lock_reset(&g_heaps_lock); }

@@ -1,0 +1,141 @@
+/* Thread-local frontend. Each thread has a heap: for every class a TLS SLL
+ * (singly linked free list of blocks, capped at fast_cap), the slab it
+ * refills from, and a list of its other slabs that have free blocks.
+ * malloc pops the SLL; free by the owning thread pushes it; free by another
+ * thread pushes onto the slab's remote list (one CAS), which the owner
+ * collects in bulk when it refills. No lock, atomic RMW or syscall on the
+ * local paths. */
+#ifndef HAK_HEAP_H
+#define HAK_HEAP_H
+#include "backend/superslab.h"
+#include "base/common.h"
+#include "mem/size_class.h"
+
+#pragma GCC visibility push(hidden) /* internal: no GOT indirection */
+
+typedef struct hak_sll { /* 32 bytes: the whole fast-path state of a class */
+  void *head;
+  int32_t room;      /* cap minus the blocks on the list: free drains below 0 */
+  uint32_t cap;      /* fast_cap for this class; 0 in the empty heap */
+  uint64_t n_alloc;  /* allocations (the only fast-path counter) */
+  uint64_t n_direct; /* allocations that bypassed the list */
+} hak_sll_t;
+#define HAK_SLL_SHIFT 5
+_Static_assert(sizeof(hak_sll_t) == 1u << HAK_SLL_SHIFT, "SLL entry size");
+
+HAK_INLINE uint32_t hak_sll_count(const hak_sll_t *l) { return (uint32_t)((int32_t)l->cap - l->room); }
+
+typedef struct hak_heap {
+  hak_sll_t sll[HAK_NCLASS];
+  /* Counters, summed by the stats report. Only sll[].n_alloc is counted on
+   * a fast path; local frees follow from the SLL's balance (see stats.c). */
+  uint64_t n_refilled[HAK_NCLASS]; /* blocks moved slab -> SLL */
+  uint64_t n_drained[HAK_NCLASS];  /* blocks moved SLL -> slab */
+  uint64_t n_remote_in[HAK_NCLASS];  /* frees by other threads, collected */
+  uint64_t n_remote_out[HAK_NCLASS]; /* frees this thread sent to other heaps */
+  hak_slab_t *cur[HAK_NCLASS];     /* slab the SLL refills from */
+  hak_slab_t *partial[HAK_NCLASS]; /* other owned slabs with free blocks */
+  hak_slab_t *spare[HAK_NCLASS];   /* one wholly free slab kept back from the pool */
+  uint16_t batch[HAK_NCLASS];      /* blocks per refill */
+  uint64_t n_refill[HAK_NCLASS], n_drain[HAK_NCLASS];
+  uint64_t policy_version;
+  /* ACE window: slow-path events per class since the last report */
+  uint32_t win_refill[HAK_NCLASS], win_drain[HAK_NCLASS];
+  uint32_t win_events;
+  uint8_t quiet[HAK_NCLASS]; /* windows in a row without a refill or drain */
+  struct hak_heap *all_next;       /* every heap ever made (never freed) */
+  struct hak_heap *abandoned_next; /* heaps of exited threads, for adoption */
+  int in_use;
+  /* Slabs with blocks on their remote list, pushed by other threads. */
+  _Alignas(HAK_CACHELINE) struct hak_slab *_Atomic pending;
+  char pad_[HAK_CACHELINE - sizeof(void *)];
+} hak_heap_t;
+
+_Static_assert(offsetof(hak_heap_t, sll) == 0, "cls << HAK_SLL_SHIFT is a class's SLL offset");
+
+extern hak_heap_t g_empty_heap;
+extern __thread hak_heap_t *t_heap;
+/* Size / 16 -> the byte offset of its Tiny class's SLL in a heap, ready so
+ * that malloc's fast path needs no shift. */
+extern uint16_t g_heap_tiny_off[(HAK_TINY_MAX >> 4) + 1];
+
+void hak_heap_init(void); /* process start-up: tables and the thread-exit hook */
+
+/* Slow paths (heap.c) */
+/* size is the request: a thread's first malloc may have picked its class
+ * before the tables were set up, so that path starts over from the size. */
+void *hak_heap_refill_alloc(size_t size, hak_heap_t *h, unsigned cls);
+void hak_heap_drain(hak_heap_t *h, unsigned cls);
+/* A free of p, a block of slab s that another thread's heap holds. */
+void hak_heap_remote_free(hak_slab_t *s, void *p);
+uint64_t hak_heap_remote_out_noheap(unsigned cls);
+hak_heap_t *hak_heap_get(void); /* this thread's heap, created on first use; NULL if out of memory */
+void hak_heap_thread_exit(void);
+void hak_heap_collect_abandoned(void);
+/* Takes a block of class cls directly from a slab, bypassing the SLL, and
+ * tells whether its memory is known to be zero (for calloc). */
+void *hak_heap_alloc_zero_aware(hak_heap_t *h, unsigned cls, bool *zero);
+/* Flushes this thread's SLLs back to their slabs (malloc_trim). */
+void hak_heap_flush(hak_heap_t *h);
+void hak_heap_atfork_child(void);
+void hak_heap_lock_all(void);
+void hak_heap_unlock_all(void);
+hak_heap_t *hak_heap_list(void);
+
+#ifdef HAKMEM_HARDENED
+extern uintptr_t g_sll_key;
+HAK_INLINE void *hak_sll_next(void *b) {
+  return (void *)(*(uintptr_t *)b ^ g_sll_key ^ ((uintptr_t)b >> 12));
+}
+HAK_INLINE void hak_sll_set_next(void *b, void *next) {
+  *(uintptr_t *)b = (uintptr_t)next ^ g_sll_key ^ ((uintptr_t)b >> 12);
+}
+#else
+HAK_INLINE void *hak_sll_next(void *b) { return *(void **)b; }
+HAK_INLINE void hak_sll_set_next(void *b, void *next) { *(void **)b = next; }
+#endif
+
+/* The free-list pop, b being l's head (not NULL). */
+HAK_INLINE void *hak_sll_pop(hak_sll_t *l, void *b) {
+  l->head = hak_sll_next(b);
+  l->room++;
+  l->n_alloc++;
+  return b;
+}
+
+/* off: the class's SLL offset in the heap (cls << HAK_SLL_SHIFT). */
+HAK_INLINE void *hak_heap_alloc_at(size_t off, size_t size) {
+  hak_heap_t *h = t_heap;
+  hak_sll_t *l = (hak_sll_t *)((char *)h + off);
+  void *b = l->head;
+  if (HAK_UNLIKELY(!b)) return hak_heap_refill_alloc(size, h, (unsigned)(off >> HAK_SLL_SHIFT));
+  return hak_sll_pop(l, b);
+}
+
+HAK_INLINE void *hak_heap_alloc(unsigned cls, size_t size) {
+  return hak_heap_alloc_at((size_t)cls << HAK_SLL_SHIFT, size);
+}
+
+HAK_INLINE void *hak_heap_alloc_tiny(size_t size) {
+  return hak_heap_alloc_at(g_heap_tiny_off[(size + 15) >> 4], size);
+}
+
+/* Free of a block in a slab; returns false when the fast path does not apply
+ * (not ours, another heap's, Big, or a fault to report). */
+HAK_INLINE bool hak_heap_free_fast(void *p) {
+  uintptr_t a = (uintptr_t)p;
+  hak_heap_t *h = t_heap;
+  hak_slab_t *s = hak_slab_of(p);
+  if (HAK_UNLIKELY(s->geo.owner != h)) return false;
+  if (HAK_UNLIKELY(!hak_is_carved_block(s, a))) return false;
+  hak_sll_t *l = (hak_sll_t *)((char *)h + s->geo.sll_off);
+  if (HAK_UNLIKELY(p == l->head)) return false; /* double free, reported by the slow path */
+  hak_sll_set_next(p, l->head);
+  l->head = p;
+  if (HAK_UNLIKELY(--l->room < 0)) hak_heap_drain(h, s->geo.cls);
+  return true;
+}
+
+#pragma GCC visibility pop
+
+#endif

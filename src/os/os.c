@@ -1,0 +1,98 @@
+/* OS interface: mappings, decommit, remap, with statistics. */
+#include "os/os.h"
+#include "base/config.h"
+#include "base/counters.h"
+
+#include <errno.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+void *hak_os_map(size_t size) {
+  void *p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
+                 -1, 0);
+  hak_cnt_add(&g_stats.mmap_calls, 1);
+  if (p == MAP_FAILED) return NULL;
+  hak_cnt_add(&g_stats.mmap_bytes, size);
+  return p;
+}
+
+void hak_os_unmap(void *p, size_t size) {
+  int saved = errno;
+  munmap(p, size);
+  errno = saved;
+  hak_cnt_add(&g_stats.munmap_calls, 1);
+  hak_cnt_add(&g_stats.munmap_bytes, size);
+}
+
+/* Reserve size+align and trim the ends: at most three syscalls, no retry loop. */
+void *hak_os_map_aligned(size_t size, size_t align) {
+  if (align <= HAK_PAGE) return hak_os_map(size);
+  if (size > SIZE_MAX - align) return NULL;
+  char *raw = hak_os_map(size + align);
+  if (!raw) return NULL;
+  uintptr_t start = ((uintptr_t)raw + align - 1) & ~(uintptr_t)(align - 1);
+  size_t head = start - (uintptr_t)raw;
+  size_t tail = align - head;
+  if (head) hak_os_unmap(raw, head);
+  if (tail) hak_os_unmap((char *)start + size, tail);
+  return (void *)start;
+}
+
+void hak_os_decommit(void *p, size_t size) {
+  int saved = errno;
+  madvise(p, size, g_cfg.madv_free ? MADV_FREE : MADV_DONTNEED);
+  errno = saved;
+  hak_cnt_add(&g_stats.madvise_calls, 1);
+  hak_cnt_add(&g_stats.madvise_bytes, size);
+}
+
+void hak_os_hugepage(void *p, size_t size, bool on) {
+#if defined(MADV_HUGEPAGE) && defined(MADV_NOHUGEPAGE)
+  int saved = errno;
+  madvise(p, size, on ? MADV_HUGEPAGE : MADV_NOHUGEPAGE);
+  errno = saved;
+  hak_cnt_add(&g_stats.madvise_calls, 1);
+#else
+  (void)p, (void)size, (void)on;
+#endif
+}
+
+void hak_os_protect_none(void *p, size_t size) {
+  int saved = errno;
+  mprotect(p, size, PROT_NONE);
+  errno = saved;
+}
+
+bool hak_os_remap_inplace(void *p, size_t old_size, size_t new_size) {
+  int saved = errno;
+  void *q = mremap(p, old_size, new_size, 0);
+  errno = saved;
+  hak_cnt_add(&g_stats.mremap_calls, 1);
+  return q != MAP_FAILED;
+}
+
+/* Move a mapping to a fresh aligned place without copying the pages. */
+void *hak_os_remap_aligned(void *p, size_t old_size, size_t new_size, size_t align) {
+  char *dst = hak_os_map_aligned(new_size, align);
+  if (!dst) return NULL;
+  int saved = errno;
+  void *q = mremap(p, old_size, new_size, MREMAP_MAYMOVE | MREMAP_FIXED, dst);
+  errno = saved;
+  hak_cnt_add(&g_stats.mremap_calls, 1);
+  if (q == MAP_FAILED) {
+    hak_os_unmap(dst, new_size);
+    return NULL;
+  }
+  return q;
+}
+
+void hak_os_commit_add(int64_t delta) {
+  uint64_t now = atomic_fetch_add_explicit(&g_stats.committed_bytes, (uint64_t)delta,
+                                           memory_order_relaxed) +
+                 (uint64_t)delta;
+  uint64_t peak = atomic_load_explicit(&g_stats.peak_committed_bytes, memory_order_relaxed);
+  while (now > peak && !atomic_compare_exchange_weak_explicit(&g_stats.peak_committed_bytes, &peak,
+                                                              now, memory_order_relaxed,
+                                                              memory_order_relaxed)) {
+  }
+}

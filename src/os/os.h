@@ -1,0 +1,24 @@
+/* OS interface: every mmap/munmap/madvise/mremap hakmem makes goes through here
+ * so that the statistics count them. */
+#ifndef HAK_OS_H
+#define HAK_OS_H
+#include "base/common.h"
+
+#pragma GCC visibility push(hidden) /* internal: no GOT indirection */
+
+void *hak_os_map(size_t size);                        /* NULL on failure */
+void *hak_os_map_aligned(size_t size, size_t align); /* align: power of two >= page */
+void hak_os_unmap(void *p, size_t size);
+void hak_os_decommit(void *p, size_t size); /* contents become zero (or undefined with MADV_FREE) */
+void *hak_os_remap_aligned(void *p, size_t old_size, size_t new_size, size_t align);
+bool hak_os_remap_inplace(void *p, size_t old_size, size_t new_size);
+/* MADV_HUGEPAGE, or with on false MADV_NOHUGEPAGE (no khugepaged collapse either) */
+void hak_os_hugepage(void *p, size_t size, bool on);
+void hak_os_protect_none(void *p, size_t size); /* guard pages (hardened build) */
+
+/* Committed-memory bookkeeping (bytes the program may have touched). */
+void hak_os_commit_add(int64_t delta);
+
+#pragma GCC visibility pop
+
+#endif
