@@ -17,6 +17,10 @@ typedef struct hak_counters {
   hak_counter_t sp_refaults; /* decommitted slots claimed again: their memory faults in again (ACE) */
   _Atomic uint64_t superslabs;
   hak_counter_t ss_hugepage; /* SuperSlabs mapped with MADV_HUGEPAGE (HAKMEM_THP) */
+  /* backend: arenas and time-based return */
+  hak_counter_t arenas;                     /* address-space reservations made */
+  hak_counter_t decay_returns, decay_bytes; /* time-based returns to the OS: batches, bytes */
+  hak_counter_t bg_wakeups;                 /* background thread ticks that found work */
   /* backend: Big tier */
   hak_counter_t big_allocs, big_frees, bigcache_hits, bigcache_misses, big_mremaps;
   /* base: reports */
