@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # install_test_deps.sh — the Debian packages the test suite's real programs
-# need (scripts/test_real_programs.sh), and clang for the build.clang test,
+# need (tests/real/*.py, the real.* tests), and clang for the build.clang test,
 # installed with apt-get when missing.
 #
 #   scripts/install_test_deps.sh [--check]

@@ -15,12 +15,16 @@
 # line is `N passed, M failed`. Exit status: 0 only if something ran and
 # nothing failed.
 #
+# The binaries are built by tests/tests.mk (make -k -j, log in
+# build-tests/logs/make.log), incrementally: a rerun with nothing changed
+# compiles nothing; an edited source or header rebuilds what includes it.
+#
 # Variants of each tests/test_*.c:
 #   NAME.linked   linked with libhakmem.a (the standard names are hakmem's)
 #   NAME.preload  not linked with hakmem, run under LD_PRELOAD=libhakmem.so
 #   NAME.asan     the hak_* API only (macros in tests/hk_test.h), linked with
 #                 the core built with -fsanitize=address,undefined
-#                 (build-asan/libhakmem_core.a, built here)
+#                 (build-asan/libhakmem_core.a, built by tests/tests.mk)
 # tests/test_*.cpp: NAME.linked and NAME.preload.
 # tests/unit_*.c (unit tests of the internals, -Isrc -Iinclude):
 #   NAME.core     linked with libhakmem_core.a
@@ -28,7 +32,12 @@
 # build.*         the library in its other configurations (debug, hardened,
 #                 clang), warnings as errors: a build mode that nothing
 #                 compiles breaks unseen
-# real.*          real programs under LD_PRELOAD (scripts/test_real_programs.sh)
+# lint.layers     python3 scripts/check_layers.py: the layers of src/ include
+#                 only the layers below them
+# lint.bench      python3 scripts/bench.py --self-test: the benchmark's own
+#                 checks of its statistics and report
+# real.*          real programs under LD_PRELOAD, output compared with the run
+#                 without hakmem (tests/real/NAME.py, inputs in tests/real/inputs/)
 set -u
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$ROOT" || exit 2
@@ -59,7 +68,7 @@ else
 fi
 LIBDIR="$ROOT/$LIBDIR"
 ASAN_DIR=build-asan
-OUT="$ROOT/build-tests"
+OUT="$ROOT/build-tests" # tests/tests.mk gets it as build-tests, relative to $ROOT
 LOGS="$OUT/logs"
 CC=${CC:-cc}
 CXX=${CXX:-c++}
@@ -69,18 +78,10 @@ BUDGET=${HAKMEM_TEST_BUDGET:-1200}   # whole run: tests not started by then fail
 export LC_ALL=C
 unset LD_PRELOAD HAKMEM_ON_ERROR HAKMEM_STATS
 
-WFLAGS="-Wall -Wextra -Wno-unknown-warning-option -Wno-use-after-free -Wno-alloc-size-larger-than -Wno-free-nonheap-object -Wno-mismatched-new-delete"
-# the compiler must not remove or fold the allocations the tests make, nor
-# assume that they leave errno alone (clang does, for aligned_alloc)
-NOBUILTIN="-fno-builtin"
-TCFLAGS="-std=gnu11 -O2 -g -D_GNU_SOURCE $WFLAGS $NOBUILTIN -I$ROOT/include -I$ROOT/tests"
-TCXXFLAGS="-std=c++17 -O2 -g -fsized-deallocation -fno-builtin $WFLAGS -I$ROOT/include"
-SANFLAGS="-fsanitize=address,undefined -fno-omit-frame-pointer"
 export ASAN_OPTIONS="detect_leaks=0:abort_on_error=1:allocator_may_return_null=1:symbolize=1"
 export UBSAN_OPTIONS="halt_on_error=1:print_stacktrace=1"
 
-mkdir -p "$OUT" "$LOGS" "$OUT/status"
-rm -f "$OUT"/status/*
+mkdir -p "$OUT" "$LOGS"
 
 # ------------------------------------------------------------- the test list
 # Each entry: name|kind|source ; kind tells how to build and run it.
@@ -105,8 +106,9 @@ done
 for cfg in debug hardened clang; do
   TESTS+=("build.$cfg|config|$cfg")
 done
+TESTS+=("lint.layers|lint|scripts/check_layers.py" "lint.bench|lint|scripts/bench.py --self-test")
 for p in stats python pytests sqlite git cc redis sort; do
-  TESTS+=("real.$p|real|$p")
+  TESTS+=("real.$p|real|tests/real/$p.py")
 done
 
 selected() {
@@ -140,6 +142,18 @@ fail() {
 }
 one_line() { tr -d '\r' | head -c 240 | tr '\n\t' '  '; }
 
+# ------------------------------------------- one run at a time in a tree
+# two runs in one tree would build the same objects at once and remove each
+# other's status files and work directories: the second waits
+if command -v flock >/dev/null 2>&1; then
+  exec 9>"$OUT/.lock"
+  if ! flock -n 9; then
+    echo "run_tests: waiting for the other run_tests.sh in $ROOT to finish" >&2
+    flock 9
+  fi
+fi
+SECONDS=0
+
 # ---------------------- packages of the real programs (and clang)
 for t in "${SEL[@]}"; do
   case "$t" in
@@ -162,85 +176,40 @@ for f in libhakmem.so libhakmem.a libhakmem_core.a; do
   fi
 done
 
-need_asan=0
-for t in "${SEL[@]}"; do
-  case "$t" in *"|c-asan|"* | *"|unit-asan|"*) need_asan=1 ;; esac
-done
-ASAN_OK=1
-if [ $need_asan = 1 ]; then
-  # the core with AddressSanitizer and UndefinedBehaviorSanitizer
-  if ! make -s -C "$ROOT" BUILD="$ASAN_DIR" DEBUG= HARDENED= CFLAGS="$SANFLAGS" "$ASAN_DIR/libhakmem_core.a" >"$LOGS/build-asan.log" 2>&1; then
-    ASAN_OK=0
-  fi
-fi
-
 # ------------------------------------------------------------- compiling
-# build NAME KIND SRC -> $OUT/NAME ; status file $OUT/status/NAME.build
-build_one() {
-  local name=$1 kind=$2 src=$3 bin="$OUT/$1" log="$LOGS/$1.build.log"
-  local rc=0
-  local comp=$CC flags=$TCFLAGS
-  case "$kind" in cxx-*) comp=$CXX flags=$TCXXFLAGS ;; esac
-  case "$kind" in
-  c-linked | cxx-linked)
-    $comp $flags -DHK_MODE_LINKED "$src" -o "$bin" -Wl,--whole-archive "$LIBDIR/libhakmem.a" \
-      -Wl,--no-whole-archive -pthread -ldl >"$log" 2>&1 || rc=1
-    ;;
-  c-preload | cxx-preload)
-    $comp $flags -DHK_MODE_PRELOAD "$src" -o "$bin" -pthread -ldl >"$log" 2>&1 || rc=1
-    ;;
-  c-asan)
-    $CC $TCFLAGS $SANFLAGS -DHK_MODE_HAKAPI "$src" -o "$bin" "$ROOT/$ASAN_DIR/libhakmem_core.a" \
-      -pthread -ldl >"$log" 2>&1 || rc=1
-    ;;
-  unit-core)
-    $CC -std=gnu11 -O1 -g -D_GNU_SOURCE $WFLAGS -I"$ROOT/src" -I"$ROOT/include" -I"$ROOT/tests" "$src" \
-      -o "$bin" "$LIBDIR/libhakmem_core.a" -pthread -ldl >"$log" 2>&1 || rc=1
-    ;;
-  unit-asan)
-    $CC -std=gnu11 -O1 -g -D_GNU_SOURCE $WFLAGS $SANFLAGS -I"$ROOT/src" -I"$ROOT/include" -I"$ROOT/tests" \
-      "$src" -o "$bin" "$ROOT/$ASAN_DIR/libhakmem_core.a" -pthread -ldl >"$log" 2>&1 || rc=1
-    ;;
-  config)
-    local vars=()
-    case "$src" in
-    debug) vars=(DEBUG=1) ;;
-    hardened) vars=(HARDENED=1) ;;
-    clang) vars=(CC=clang) ;;
-    esac
-    if [ "$src" = clang ] && ! command -v clang >/dev/null 2>&1; then
-      echo "error: clang is not installed (Debian: clang; scripts/install_test_deps.sh installs it)" >"$log"
-      rc=1
-    else
-      make -s -C "$ROOT" BUILD="$OUT/cfg-$src" DEBUG= HARDENED= "${vars[@]}" \
-        "$OUT/cfg-$src/libhakmem.so" "$OUT/cfg-$src/libhakmem.a" >"$log" 2>&1 || rc=1
-    fi
-    ;;
-  real) ;;
-  esac
-  echo $rc >"$OUT/status/$name.build"
-}
-
-running=0
+# one make for every binary, the sanitizer core and the configurations; a
+# test whose build failed has no build-tests/status/NAME (tests/tests.mk)
+TARGETS=()
+need_asan=0
 for t in "${SEL[@]}"; do
   IFS='|' read -r name kind src <<<"$t"
   case "$kind" in
-  real) continue ;;
-  c-asan | unit-asan)
-    if [ $ASAN_OK = 0 ]; then
-      echo 1 >"$OUT/status/$name.build"
-      continue
-    fi
-    ;;
+  real | lint) ;;
+  *) TARGETS+=("build-tests/status/$name") ;;
   esac
-  build_one "$name" "$kind" "$src" &
-  running=$((running + 1))
-  if [ $running -ge "$JOBS" ]; then
-    wait -n
-    running=$((running - 1))
-  fi
+  case "$kind" in c-asan | unit-asan) need_asan=1 ;; esac
 done
-wait
+[ $need_asan = 1 ] && TARGETS+=(build-tests/status/asan-core)
+rm -rf "$OUT/status"
+: >"$LOGS/build-asan.log"
+if [ ${#TARGETS[@]} -gt 0 ]; then
+  b0=$SECONDS
+  make -C "$ROOT" -f tests/tests.mk -k -j"$JOBS" OUT=build-tests ASAN_DIR="$ASAN_DIR" LIBDIR="$LIBDIR" \
+    CC="$CC" CXX="$CXX" "${TARGETS[@]}" >"$LOGS/make.log" 2>&1
+  [ $VERBOSE = 1 ] && echo "  (build: $((SECONDS - b0))s, $(grep -c '^  CC ' "$LOGS/make.log") compiled, $(grep -c '^  LD ' "$LOGS/make.log") linked)"
+fi
+built() { [ -f "$OUT/status/$1" ]; }
+ASAN_OK=0
+built asan-core && ASAN_OK=1
+
+# why NAME did not build: the first error of its build log, else what make said
+build_error() {
+  local name=$1 log="$LOGS/$1.build.log" r=""
+  [ -f "$log" ] && r=$(grep -m1 -E 'error:|undefined reference|cannot find' "$log")
+  [ -n "$r" ] || r=$(grep -m1 -E "No rule to make target|\\*\\*\\*.*$name" "$LOGS/make.log")
+  [ -n "$r" ] || r="see $LOGS/make.log"
+  printf '%s' "$r" | one_line
+}
 
 # --------------------------------------------------------------- running
 reason_from_log() {
@@ -269,18 +238,35 @@ for t in "${SEL[@]}"; do
     fail "$name" "not run: the suite's time budget of ${BUDGET}s is used up (HAKMEM_TEST_BUDGET)"
     continue
   fi
-  if [ "$kind" != real ] && [ "$(cat "$OUT/status/$name.build" 2>/dev/null)" != 0 ]; then
-    case "$kind" in
-    c-asan | unit-asan)
-      if [ $ASAN_OK = 0 ]; then
-        fail "$name" "the sanitizer core did not build: $(grep -m1 -iE 'error' "$LOGS/build-asan.log" | one_line) (see $LOGS/build-asan.log)" "$LOGS/build-asan.log"
-        continue
-      fi
-      ;;
-    esac
-    fail "$name" "compile error: $(grep -m1 -E 'error:|undefined reference|cannot find' "$LOGS/$name.build.log" | one_line)" "$LOGS/$name.build.log"
-    continue
-  fi
+  case "$kind" in
+  real | lint)
+    if ! command -v python3 >/dev/null 2>&1; then
+      fail "$name" "python3 is not installed"
+      continue
+    fi
+    if [ ! -f "$ROOT/${src%% *}" ]; then
+      fail "$name" "${src%% *} is missing"
+      continue
+    fi
+    ;;
+  c-asan | unit-asan)
+    if [ $ASAN_OK = 0 ]; then
+      r=$(grep -m1 -iE 'error' "$LOGS/build-asan.log")
+      [ -n "$r" ] || r=$(grep -m1 -E "No rule to make target|\*\*\*.*$ASAN_DIR" "$LOGS/make.log")
+      fail "$name" "the sanitizer core did not build: $(printf '%s' "$r" | one_line) (see $LOGS/build-asan.log, $LOGS/make.log)" "$LOGS/build-asan.log"
+      continue
+    fi
+    ;;
+  esac
+  case "$kind" in
+  real | lint) ;;
+  *)
+    if ! built "$name"; then
+      fail "$name" "compile error: $(build_error "$name")" "$LOGS/$name.build.log"
+      continue
+    fi
+    ;;
+  esac
   t0=$(date +%s.%N)
   case "$kind" in
   config) # built above; the build log is the test's log
@@ -296,11 +282,14 @@ for t in "${SEL[@]}"; do
   c-asan | unit-asan)
     timeout -k 10 "$TIMEOUT" env HK_TEST_SCALE="${HK_ASAN_SCALE:-50}" "$bin" >"$log" 2>&1
     ;;
+  lint) # src: the script and its arguments
+    # shellcheck disable=SC2086
+    (cd "$ROOT" && timeout -k 10 "$TIMEOUT" python3 $src) >"$log" 2>&1
+    ;;
   real)
     to=$TIMEOUT
-    [ "$src" = pytests ] && to=$((TIMEOUT * 5)) # CPython's tests: under 3 min on an idle 2-core machine
-    timeout -k 10 "$to" "$ROOT/scripts/test_real_programs.sh" "$LIBDIR/libhakmem.so" "$src" \
-      "$OUT/real" >"$log" 2>&1
+    [ "$name" = real.pytests ] && to=$((TIMEOUT * 5)) # CPython's tests: under 3 min on an idle 2-core machine
+    timeout -k 10 "$to" python3 "$ROOT/$src" "$LIBDIR/libhakmem.so" "$OUT/real" >"$log" 2>&1
     ;;
   esac
   rc=$?

@@ -1,0 +1,182 @@
+# tests.mk — builds the test binaries, the sanitizer core and the other library
+# configurations for scripts/run_tests.sh, incrementally: every object records
+# the headers it includes (-MMD -MP), so a second run with nothing changed
+# compiles nothing, and touching a header rebuilds exactly what includes it.
+#
+#   make -f tests/tests.mk [-k] [-j N] [VAR=...] TARGET...   (from the repository root)
+#
+# Targets, one per test, NAME as scripts/run_tests.sh -l prints it:
+#   build-tests/status/NAME   written when NAME's binary is up to date (built
+#                             now or before); absent when its build failed
+#   build-tests/status/asan-core   the same for the sanitizer core
+#   build-tests/NAME          the binary itself
+# Build logs: build-tests/logs/NAME.build.log (the compiler's and the
+# linker's output), build-tests/logs/build-asan.log (the failed compilations of
+# the sanitizer core); make's own output is run_tests.sh's logs/make.log.
+#
+# Variables: LIBDIR (the libraries tested, default build), OUT (build-tests),
+# ASAN_DIR (build-asan), CC, CXX. A change of compiler, flags or LIBDIR is
+# noticed (signature files in OUT/sig/) and rebuilds what it concerns.
+#
+# The sanitizer core (ASAN_DIR/libhakmem_core.a) is compiled here from the
+# top-level Makefile's CORE_SRC with its CFLAGS_ALL (plus the sanitizer
+# flags), both asked with `make print-VAR`: src/ may move files between
+# folders without this file knowing. The build.* configurations are built by
+# the top-level Makefile into OUT/cfg-NAME; their objects are removed first
+# whenever a header anywhere under src/ or include/ is newer than the last
+# build, so that they never rest on a header dependency that the top-level
+# Makefile does not track.
+
+LIBDIR   ?= build
+OUT      ?= build-tests
+ASAN_DIR ?= build-asan
+CC       ?= cc
+CXX      ?= c++
+
+# the variables of this make's command line are not the top-level Makefile's
+MAKEOVERRIDES :=
+MAKEFLAGS += --no-builtin-rules
+.SUFFIXES:
+.DELETE_ON_ERROR:
+.PHONY: FORCE all
+FORCE:
+
+WFLAGS   := -Wall -Wextra -Wno-unknown-warning-option -Wno-use-after-free -Wno-alloc-size-larger-than \
+            -Wno-free-nonheap-object -Wno-mismatched-new-delete
+# the compiler must not remove or fold the allocations the tests make, nor
+# assume that they leave errno alone (clang does, for aligned_alloc)
+TCFLAGS  := -std=gnu11 -O2 -g -D_GNU_SOURCE $(WFLAGS) -fno-builtin -Iinclude -Itests
+TCXXFLAGS := -std=c++17 -O2 -g -fsized-deallocation -fno-builtin $(WFLAGS) -Iinclude -Itests
+UCFLAGS  := -std=gnu11 -O1 -g -D_GNU_SOURCE $(WFLAGS) -Isrc -Iinclude -Itests
+SANFLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer
+DEPFLAGS  = -MMD -MP -MF $(@:.o=.d)
+LDLIBS   := -pthread -ldl
+
+# ------------------------------------------------------------- the tests
+C_TESTS   := $(patsubst tests/test_%.c,%,$(wildcard tests/test_*.c))
+CXX_TESTS := $(patsubst tests/test_%.cpp,%,$(wildcard tests/test_*.cpp))
+UNIT      := $(patsubst tests/%.c,%,$(wildcard tests/unit_*.c))
+CONFIGS   := debug hardened clang
+
+C_LINKED    := $(C_TESTS:%=$(OUT)/%.linked)
+C_PRELOAD   := $(C_TESTS:%=$(OUT)/%.preload)
+C_ASAN      := $(C_TESTS:%=$(OUT)/%.asan)
+CXX_LINKED  := $(CXX_TESTS:%=$(OUT)/%.linked)
+CXX_PRELOAD := $(CXX_TESTS:%=$(OUT)/%.preload)
+UNIT_CORE   := $(UNIT:%=$(OUT)/%.core)
+UNIT_ASAN   := $(UNIT:%=$(OUT)/%.asan)
+BINS := $(C_LINKED) $(C_PRELOAD) $(C_ASAN) $(CXX_LINKED) $(CXX_PRELOAD) $(UNIT_CORE) $(UNIT_ASAN)
+OBJS := $(BINS:$(OUT)/%=$(OUT)/obj/%.o)
+
+all: $(BINS:$(OUT)/%=$(OUT)/status/%) $(CONFIGS:%=$(OUT)/status/build.%)
+
+# ------------------------------------------------------------ signatures
+# sig FILE,TEXT: FILE holds TEXT, rewritten (and so newer) only when TEXT
+# changes; what is built with TEXT depends on FILE
+sig = $(shell mkdir -p $(dir $1) && t='$(subst ','\'',$(strip $2))'; \
+        [ "$$(cat $1 2>/dev/null)" = "$$t" ] || printf '%s\n' "$$t" >$1)
+SIG_CC   := $(OUT)/sig/compile
+SIG_LD   := $(OUT)/sig/link
+SIG_ASAN := $(OUT)/sig/asan-core
+$(call sig,$(SIG_CC),$(CC) $(CXX) | $(TCFLAGS) | $(TCXXFLAGS) | $(UCFLAGS) | $(SANFLAGS))
+$(call sig,$(SIG_LD),$(CC) $(CXX) $(LIBDIR) $(ASAN_DIR) $(LDLIBS))
+
+# ------------------------------------------------------- compiling, linking
+# NAME's build log: the compiler's output, then the linker's
+log_of = $(OUT)/logs/$(notdir $1).build.log
+define compile
+	@mkdir -p $(@D) $(OUT)/logs
+	@echo "  CC    $@"
+	@$1 $(DEPFLAGS) -c $< -o $@ >$(call log_of,$(basename $@)) 2>&1
+endef
+define link
+	@echo "  LD    $@"
+	@$1 >>$(call log_of,$@) 2>&1
+endef
+
+$(C_LINKED:$(OUT)/%=$(OUT)/obj/%.o): $(OUT)/obj/%.linked.o: tests/test_%.c $(SIG_CC) tests/tests.mk
+	$(call compile,$(CC) $(TCFLAGS) -DHK_MODE_LINKED)
+$(C_PRELOAD:$(OUT)/%=$(OUT)/obj/%.o): $(OUT)/obj/%.preload.o: tests/test_%.c $(SIG_CC) tests/tests.mk
+	$(call compile,$(CC) $(TCFLAGS) -DHK_MODE_PRELOAD)
+$(C_ASAN:$(OUT)/%=$(OUT)/obj/%.o): $(OUT)/obj/%.asan.o: tests/test_%.c $(SIG_CC) tests/tests.mk
+	$(call compile,$(CC) $(TCFLAGS) $(SANFLAGS) -DHK_MODE_HAKAPI)
+$(CXX_LINKED:$(OUT)/%=$(OUT)/obj/%.o): $(OUT)/obj/%.linked.o: tests/test_%.cpp $(SIG_CC) tests/tests.mk
+	$(call compile,$(CXX) $(TCXXFLAGS) -DHK_MODE_LINKED)
+$(CXX_PRELOAD:$(OUT)/%=$(OUT)/obj/%.o): $(OUT)/obj/%.preload.o: tests/test_%.cpp $(SIG_CC) tests/tests.mk
+	$(call compile,$(CXX) $(TCXXFLAGS) -DHK_MODE_PRELOAD)
+$(UNIT_CORE:$(OUT)/%=$(OUT)/obj/%.o): $(OUT)/obj/%.core.o: tests/%.c $(SIG_CC) tests/tests.mk
+	$(call compile,$(CC) $(UCFLAGS))
+$(UNIT_ASAN:$(OUT)/%=$(OUT)/obj/%.o): $(OUT)/obj/%.asan.o: tests/%.c $(SIG_CC) tests/tests.mk
+	$(call compile,$(CC) $(UCFLAGS) $(SANFLAGS))
+
+WHOLE = -Wl,--whole-archive $(LIBDIR)/libhakmem.a -Wl,--no-whole-archive
+$(C_LINKED): $(OUT)/%: $(OUT)/obj/%.o $(LIBDIR)/libhakmem.a $(SIG_LD)
+	$(call link,$(CC) $< -o $@ $(WHOLE) $(LDLIBS))
+$(C_PRELOAD): $(OUT)/%: $(OUT)/obj/%.o $(SIG_LD)
+	$(call link,$(CC) $< -o $@ $(LDLIBS))
+$(CXX_LINKED): $(OUT)/%: $(OUT)/obj/%.o $(LIBDIR)/libhakmem.a $(SIG_LD)
+	$(call link,$(CXX) $< -o $@ $(WHOLE) $(LDLIBS))
+$(CXX_PRELOAD): $(OUT)/%: $(OUT)/obj/%.o $(SIG_LD)
+	$(call link,$(CXX) $< -o $@ $(LDLIBS))
+$(UNIT_CORE): $(OUT)/%: $(OUT)/obj/%.o $(LIBDIR)/libhakmem_core.a $(SIG_LD)
+	$(call link,$(CC) $< -o $@ $(LIBDIR)/libhakmem_core.a $(LDLIBS))
+$(C_ASAN) $(UNIT_ASAN): $(OUT)/%: $(OUT)/obj/%.o $(ASAN_DIR)/libhakmem_core.a $(SIG_LD)
+	$(call link,$(CC) $(SANFLAGS) $< -o $@ $(ASAN_DIR)/libhakmem_core.a $(LDLIBS))
+
+# NAME's status: its binary is up to date
+$(BINS:$(OUT)/%=$(OUT)/status/%): $(OUT)/status/%: $(OUT)/% FORCE
+	@mkdir -p $(@D) && touch $@
+
+# ----------------------------------------------------- the sanitizer core
+# asked only when a target needs it (the top-level Makefile may be broken
+# while src/ is being edited; the tests that do not need the core still run)
+NEED_CORE := $(if $(MAKECMDGOALS),$(filter all %.asan $(OUT)/status/asan-core $(ASAN_DIR)/%,$(MAKECMDGOALS)),yes)
+ifneq ($(NEED_CORE),)
+TOP := env -u MAKEFLAGS -u MFLAGS -u MAKELEVEL $(firstword $(MAKE)) -s --no-print-directory -f Makefile
+CORE_SRC    := $(shell $(TOP) print-CORE_SRC 2>/dev/null)
+CORE_CFLAGS := $(shell $(TOP) print-CFLAGS_ALL DEBUG= HARDENED= CFLAGS='$(SANFLAGS)' 2>/dev/null)
+ifneq ($(strip $(CORE_SRC)),)
+$(call sig,$(SIG_ASAN),$(CC) | $(CORE_CFLAGS) | $(CORE_SRC))
+endif
+endif
+CORE_OBJ := $(CORE_SRC:src/%.c=$(ASAN_DIR)/obj/%.o)
+ASAN_LOG := $(OUT)/logs/build-asan.log
+
+$(CORE_OBJ): $(ASAN_DIR)/obj/%.o: src/%.c $(SIG_ASAN)
+	@mkdir -p $(@D) $(OUT)/logs
+	@echo "  CC    $@"
+	@$(CC) $(CORE_CFLAGS) $(DEPFLAGS) -c $< -o $@ >$@.log 2>&1 || { cat $@.log >>$(ASAN_LOG); exit 1; }
+
+$(ASAN_DIR)/libhakmem_core.a: $(CORE_OBJ) $(SIG_ASAN)
+	@mkdir -p $(@D) $(OUT)/logs
+	@if [ -z "$(strip $(CORE_SRC))" ] || [ -z "$(strip $(CORE_CFLAGS))" ]; then \
+	  echo "error: \`make print-CORE_SRC\` and \`make print-CFLAGS_ALL\` of the top-level Makefile gave nothing" >>$(ASAN_LOG); exit 1; fi
+	@echo "  AR    $@"
+	@rm -f $@ && ar rcs $@ $(CORE_OBJ)
+
+$(OUT)/status/asan-core: $(ASAN_DIR)/libhakmem_core.a FORCE
+	@mkdir -p $(@D) && touch $@
+
+# ------------------------------------------------- the other configurations
+cfg_vars_debug    := DEBUG=1 CC='$(CC)'
+cfg_vars_hardened := HARDENED=1 CC='$(CC)'
+cfg_vars_clang    := CC=clang
+HEADERS := $(shell find src include -name '*.h' 2>/dev/null)
+
+# the headers' stamp of a configuration: when one is newer, its objects go
+# (not an intermediate file, which make would remove after the build)
+STAMPS := $(CONFIGS:%=$(OUT)/cfg-%/headers.stamp)
+.SECONDARY: $(STAMPS)
+$(STAMPS): $(OUT)/cfg-%/headers.stamp: $(HEADERS)
+	@rm -rf $(@D)/obj && mkdir -p $(@D) && touch $@
+
+$(OUT)/status/build.%: $(OUT)/cfg-%/headers.stamp FORCE
+	@mkdir -p $(@D) $(OUT)/logs
+	@echo "  MAKE  $(OUT)/cfg-$* ($(cfg_vars_$*))"
+	@log=$(OUT)/logs/build.$*.build.log; \
+	if [ "$*" = clang ] && ! command -v clang >/dev/null 2>&1; then \
+	  echo "error: clang is not installed (Debian: clang; scripts/install_test_deps.sh installs it)" >$$log; exit 1; fi; \
+	$(MAKE) -s -f Makefile BUILD=$(OUT)/cfg-$* DEBUG= HARDENED= CFLAGS= $(cfg_vars_$*) \
+	  $(OUT)/cfg-$*/libhakmem.so $(OUT)/cfg-$*/libhakmem.a >$$log 2>&1 && touch $@
+
+-include $(OBJS:.o=.d) $(CORE_OBJ:.o=.d)
