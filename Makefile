@@ -88,10 +88,10 @@ test: $(LIBS)
 	./scripts/run_tests.sh
 
 bench: $(LIBS)
-	./scripts/bench.sh $(BENCH_ARGS)
+	python3 scripts/bench.py $(BENCH_ARGS)
 
 bench-quick: $(LIBS)
-	./scripts/bench.sh --quick $(BENCH_ARGS)
+	python3 scripts/bench.py --quick $(BENCH_ARGS)
 
 # libFuzzer on the hak_* API against an ASan/UBSan core: make fuzz FUZZ_SECONDS=600
 fuzz:

@@ -3,7 +3,7 @@
  * The smallest measurement there is: one thread, malloc(SIZE) immediately
  * followed by free, ITERS times (default 50M pairs of 32 bytes). It shows the
  * cost of an allocator's local fast paths and nothing else; the workloads of
- * scripts/bench.sh measure real patterns. ops = 2 * ITERS.
+ * scripts/bench.py measure real patterns. ops = 2 * ITERS.
  * Not part of the comparison run: build and run it by hand, e.g.
  *   cc -O2 -Wall bench/malloc_pair.c -o /tmp/malloc_pair
  *   LD_PRELOAD=build/libhakmem.so /tmp/malloc_pair
