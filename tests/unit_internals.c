@@ -184,7 +184,7 @@ static void test_thp(void) {
     CHECK(vma_hugepage(ss) == want, "SuperSlab %p: MADV_HUGEPAGE %s", (void *)ss, want ? "missing" : "unasked");
     CHECK(vma_hugepage((char *)ss + HAK_SS_SIZE - 1) == want, "the whole SuperSlab");
     hak_ss_retire(ss);
-    hak_os_unmap(ss, HAK_SS_SIZE);
+    /* retire gave it back to its arena */
     char *b = hak_malloc(8u << 20);
     CHECK(b && vma_hugepage(b + (4u << 20)) == on, "big block: MADV_HUGEPAGE %s", on ? "missing" : "unasked");
     hak_free(b);
@@ -215,7 +215,7 @@ static void test_thp_auto(void) {
           "auto, heap %s the threshold: MADV_HUGEPAGE %s", big_heap ? "past" : "below",
           big_heap ? "missing" : "unasked");
     hak_ss_retire(ss);
-    hak_os_unmap(ss, HAK_SS_SIZE);
+    /* retire gave it back to its arena */
     char *b = hak_malloc(8u << 20);
     CHECK(b && vma_hugepage(b + (4u << 20)) == 0, "auto: no huge pages on a big block");
     hak_free(b);

@@ -86,15 +86,13 @@ HAK_API size_t hak_malloc_usable_size(const void *p) {
 
 /* hak_owns may be asked about a block another thread is freeing this very
  * moment: the big lock keeps Big mappings (unmapped only after their registry
- * bit is cleared under that lock) and the reader count keeps SuperSlabs (unmapped
- * only once no reader is inside) mapped while it reads their headers. */
+ * bit is cleared under that lock) mapped while it reads their headers;
+ * SuperSlabs live in arenas, which are never unmapped. */
 HAK_API int hak_owns(const void *p) {
   if (!p) return 0;
   hak_init();
   hak_big_lock();
-  hak_sp_reader_enter();
   int r = hak_ptr_is_ours(hak_lookup(p, HAK_LOOKUP_LOCKED).kind);
-  hak_sp_reader_exit();
   hak_big_unlock();
   return r;
 }

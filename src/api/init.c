@@ -2,7 +2,9 @@
  * the process (or the library constructor, whichever comes first) runs it;
  * the first malloc of every other thread only creates that thread's heap. */
 #include "base/init.h"
+#include "backend/arena.h"
 #include "backend/big.h"
+#include "backend/housekeep.h"
 #include "backend/shared_pool.h"
 #include "base/config.h"
 #include "base/lock.h"
@@ -24,15 +26,19 @@ static void atfork_prepare(void) {
   hak_heap_lock_all();
   hak_sp_lock_all();
   hak_big_lock();
+  hak_arena_lock();
 }
 static void atfork_parent(void) {
+  hak_arena_unlock();
   hak_big_unlock();
   hak_sp_unlock_all();
   hak_heap_unlock_all();
 }
 static void atfork_child(void) {
+  hak_arena_reset_lock();
   hak_big_reset_lock();
   hak_sp_reset_locks();
+  hak_housekeep_atfork_child();
   hak_heap_atfork_child();
   hak_stats_reset_locks();
   hak_ace_reset_lock();

@@ -333,6 +333,8 @@ void hak_bigcache_expire(void) {
   unmap_list(victims);
 }
 
+bool hak_bigcache_held(void) { return atomic_load_explicit(&g_cache_oldest, memory_order_relaxed) != 0; }
+
 size_t hak_bigcache_flush(void) {
   hak_lock(&g_big_lock);
   size_t bytes = g_cache_bytes;

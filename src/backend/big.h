@@ -36,6 +36,8 @@ hak_big_t *hak_big_find_unregistered(const void *p);
 hak_big_t *hak_big_find(const void *p); /* the live big block containing p */
 hak_big_t *hak_big_find_locked(const void *p); /* the same, with hak_big_lock() held */
 size_t hak_bigcache_flush(void);
+/* Whether BigCache holds anything (one relaxed load). */
+bool hak_bigcache_held(void);
 /* Unmaps cached runs older than HAKMEM_BIGCACHE_MS. Big operations do this
  * themselves; so does the housekeeping hook (housekeep.h). */
 void hak_bigcache_expire(void);

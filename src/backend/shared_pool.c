@@ -2,7 +2,10 @@
  *   1. an EMPTY slab of the class, popped from a lock-free stack;
  *   2. UNUSED slots of an existing SuperSlab (classes share SuperSlabs), after
  *      turning EMPTY slabs of other classes back into UNUSED slots if needed;
- *   3. a new SuperSlab from the OS. */
+ *   3. a new SuperSlab from an arena.
+ * Nothing here walks the SuperSlabs: stage 2 finds room through lists by
+ * longest UNUSED run, and memory goes back to the OS by age (hak_sp_decay),
+ * never by a walk on the free path. */
 #include "backend/shared_pool.h"
 #include "base/config.h"
 #include "base/counters.h"
@@ -11,30 +14,40 @@
 #include "mem/size_class.h"
 #include "os/os.h"
 
-/* EMPTY stacks: (tag << 32) | (slab id + 1); the tag defeats ABA. */
+#include <stdlib.h>
+
+/* EMPTY stacks: (tag << 32) | (slab id + 1); the tag defeats ABA. A popper
+ * may read the link of a slab that another thread popped and reused at the
+ * same moment: the memory stays mapped (arenas are never unmapped), and the
+ * tag makes that CAS fail. */
 static _Atomic uint64_t g_sp_empty[HAK_NCLASS];
 static _Atomic uint64_t g_sp_empty_bytes;
 static _Atomic uint64_t g_sp_empty_count;
-/* Threads inside an EMPTY-stack pop: a SuperSlab made unreachable is unmapped
- * only once this has been seen at zero, so no pop reads freed metadata. */
-static _Atomic uint64_t g_sp_readers;
-
-/* EMPTY bytes kept committed; the adaptive policy (frontend/ace.c) moves it. */
+/* The least EMPTY bytes seen since the last decay tick: memory that stayed
+ * EMPTY the whole tick, which decay returns. */
+static _Atomic uint64_t g_sp_low;
+/* EMPTY bytes decay leaves in place, raised by the adaptive policy when
+ * returned memory is faulted in again soon after (frontend/ace.c). */
+static _Atomic size_t g_sp_keep;
+static size_t g_sp_budget_default;
+/* EMPTY bytes past which the allocation path returns a bounded batch at
+ * once, without waiting for a tick: the adaptive policy's budget. */
 static _Atomic size_t g_sp_budget = 16u << 20;
 
-static hak_lock_t g_sp_lock = HAK_LOCK_INIT; /* SuperSlab list, stage 2/3 */
-static hak_lock_t g_sp_trim_lock = HAK_LOCK_INIT;
-static hak_ss_t *g_sp_list;      /* every SuperSlab with slabs */
-static hak_ss_t *g_sp_hint;      /* where stage 2 last found room */
-static hak_ss_t *g_sp_graveyard; /* unreachable, waiting to be unmapped */
+static hak_lock_t g_sp_lock = HAK_LOCK_INIT;       /* room lists, slot masks */
+static hak_lock_t g_sp_trim_lock = HAK_LOCK_INIT;  /* one trim or decay at a time */
+static hak_ss_t *g_room[HAK_SLOTS];                /* by longest UNUSED run, 1..31 */
+static size_t g_unused_ss;                         /* SuperSlabs with every slot UNUSED */
+static uint64_t g_last_decay;
+
+/* --- EMPTY stacks ------------------------------------------------------------ */
 
 static void empty_push(hak_slab_t *s) {
   unsigned cls = s->geo.cls;
   uint64_t id1 = (uint64_t)hak_slab_id(s) + 1;
   /* Account before publishing: once the CAS succeeds another thread may pop
-   * the slab, give its slots back and even unmap its SuperSlab. */
-  atomic_fetch_add_explicit(&g_sp_empty_bytes, (uint64_t)s->geo.nslots << HAK_SLOT_SHIFT,
-                            memory_order_relaxed);
+   * the slab and give its slots back. */
+  atomic_fetch_add_explicit(&g_sp_empty_bytes, (uint64_t)s->geo.nslots << HAK_SLOT_SHIFT, memory_order_relaxed);
   atomic_fetch_add_explicit(&g_sp_empty_count, 1, memory_order_relaxed);
   uint64_t old = atomic_load_explicit(&g_sp_empty[cls], memory_order_relaxed);
   uint64_t nw;
@@ -47,7 +60,6 @@ static void empty_push(hak_slab_t *s) {
 
 static hak_slab_t *empty_pop(unsigned cls) {
   if (!(uint32_t)atomic_load_explicit(&g_sp_empty[cls], memory_order_relaxed)) return NULL;
-  atomic_fetch_add_explicit(&g_sp_readers, 1, memory_order_acq_rel);
   hak_slab_t *s = NULL;
   uint64_t old = atomic_load_explicit(&g_sp_empty[cls], memory_order_acquire);
   while ((uint32_t)old) {
@@ -59,13 +71,48 @@ static hak_slab_t *empty_pop(unsigned cls) {
       break;
     s = NULL;
   }
-  atomic_fetch_sub_explicit(&g_sp_readers, 1, memory_order_acq_rel);
   if (s) {
-    atomic_fetch_sub_explicit(&g_sp_empty_bytes, (uint64_t)s->geo.nslots << HAK_SLOT_SHIFT,
-                              memory_order_relaxed);
+    uint64_t now = atomic_fetch_sub_explicit(&g_sp_empty_bytes, (uint64_t)s->geo.nslots << HAK_SLOT_SHIFT,
+                                             memory_order_relaxed) -
+                   ((uint64_t)s->geo.nslots << HAK_SLOT_SHIFT);
     atomic_fetch_sub_explicit(&g_sp_empty_count, 1, memory_order_relaxed);
+    if (now < atomic_load_explicit(&g_sp_low, memory_order_relaxed))
+      atomic_store_explicit(&g_sp_low, now, memory_order_relaxed); /* a racy min is close enough */
   }
   return s;
+}
+
+/* --- room lists (under g_sp_lock) ------------------------------------------- */
+
+static unsigned longest_run(uint32_t m) {
+  unsigned n = 0;
+  for (; m; n++) m &= m << 1;
+  return n;
+}
+
+static void room_unlink(hak_ss_t *ss) {
+  if (!ss->listed) return;
+  if (ss->prev) ss->prev->next = ss->next;
+  else g_room[ss->room] = ss->next;
+  if (ss->next) ss->next->prev = ss->prev;
+  ss->next = ss->prev = NULL;
+  ss->listed = 0;
+  if (ss->room == HAK_SLOTS - 1) g_unused_ss--;
+}
+
+/* Files ss under its longest UNUSED run after its mask changed. */
+static void room_update(hak_ss_t *ss) {
+  unsigned k = longest_run(atomic_load_explicit(&ss->unused_mask, memory_order_relaxed));
+  if (ss->listed && ss->room == k) return;
+  room_unlink(ss);
+  ss->room = k;
+  if (!k) return; /* full: on no list until a slot comes back */
+  ss->prev = NULL;
+  ss->next = g_room[k];
+  if (ss->next) ss->next->prev = ss;
+  g_room[k] = ss;
+  ss->listed = 1;
+  if (k == HAK_SLOTS - 1) g_unused_ss++;
 }
 
 /* First slot of a run of n UNUSED slots in mask, or -1. */
@@ -75,51 +122,43 @@ static int find_run(uint32_t m, unsigned n) {
   return x ? __builtin_ctz(x) : -1;
 }
 
+/* Claims n UNUSED slots of ss (under g_sp_lock); -1 if it has no such run. */
 static int claim_slots(hak_ss_t *ss, unsigned n, bool *fresh) {
-  uint32_t m = atomic_load_explicit(&ss->unused_mask, memory_order_acquire);
-  for (;;) {
-    int first = find_run(m, n);
-    if (first < 0) return -1;
-    uint32_t want = hak_slots_mask((unsigned)first, n);
-    if (atomic_compare_exchange_weak_explicit(&ss->unused_mask, &m, m & ~want,
-                                              memory_order_acq_rel, memory_order_acquire)) {
-      uint32_t dirty = atomic_fetch_and_explicit(&ss->dirty_mask, ~want, memory_order_acq_rel);
-      *fresh = !(dirty & want) && !g_cfg.madv_free;
-      /* Clean slots were decommitted (or never touched): they count again now. */
-      uint32_t clean = want & ~dirty;
-      if (clean) hak_os_commit_add((int64_t)__builtin_popcount(clean) << HAK_SLOT_SHIFT);
-      uint32_t refault = atomic_fetch_and_explicit(&ss->decommitted_mask, ~want, memory_order_relaxed) & want;
-      if (refault) hak_cnt_add(&g_stats.sp_refaults, (uint64_t)__builtin_popcount(refault));
-      return first;
-    }
-  }
+  uint32_t m = atomic_load_explicit(&ss->unused_mask, memory_order_relaxed);
+  int first = find_run(m, n);
+  if (first < 0) return -1;
+  uint32_t want = hak_slots_mask((unsigned)first, n);
+  atomic_store_explicit(&ss->unused_mask, m & ~want, memory_order_release);
+  room_update(ss);
+  uint32_t dirty = atomic_fetch_and_explicit(&ss->dirty_mask, ~want, memory_order_acq_rel);
+  *fresh = !(dirty & want) && !g_cfg.madv_free;
+  /* Clean slots were decommitted (or never touched): they count again now. */
+  uint32_t clean = want & ~dirty;
+  if (clean) hak_os_commit_add((int64_t)__builtin_popcount(clean) << HAK_SLOT_SHIFT);
+  uint32_t refault = atomic_fetch_and_explicit(&ss->decommitted_mask, ~want, memory_order_relaxed) & want;
+  if (refault) hak_cnt_add(&g_stats.sp_refaults, (uint64_t)__builtin_popcount(refault));
+  return first;
 }
 
-/* Gives a slab's slots back to its SuperSlab as UNUSED; decommit says whether
- * its memory goes back to the OS (then it is clean) or stays (dirty). */
-static void slots_unuse(hak_slab_t *head, bool decommit) {
+/* Gives a slab's slots back to its SuperSlab as UNUSED (under g_sp_lock);
+ * decommitted says whether its memory went back to the OS (clean) or stays
+ * (dirty). */
+static void slots_unuse_locked(hak_slab_t *head, bool decommitted) {
   hak_ss_t *ss = hak_ss_of(head);
-  unsigned first = hak_slab_index(head), n = head->geo.nslots;
-  uint32_t m = hak_slots_mask(first, n);
+  uint32_t m = hak_slots_mask(hak_slab_index(head), head->geo.nslots);
   hak_ss_slab_clear(head);
   head->pool.state = HAK_SLOT_UNUSED;
-  if (decommit) {
-    /* A decommit splits the SuperSlab's huge page if it has one (asked for,
-     * or given by a kernel set to "always"); without MADV_NOHUGEPAGE,
-     * khugepaged could collapse the range again and fill the memory given
-     * back in. The SuperSlab keeps small pages from then on. */
-    if (g_cfg.thp != HAK_THP_OFF && !atomic_exchange_explicit(&ss->thp_off, 1, memory_order_relaxed))
-      hak_os_hugepage(ss, HAK_SS_SIZE, false);
-    hak_os_decommit(hak_slot_addr(ss, first), (size_t)n << HAK_SLOT_SHIFT);
-    hak_os_commit_add(-((int64_t)n << HAK_SLOT_SHIFT));
-    hak_cnt_add(&g_stats.sp_decommit, 1);
+  if (decommitted) {
     atomic_fetch_and_explicit(&ss->dirty_mask, ~m, memory_order_release);
     atomic_fetch_or_explicit(&ss->decommitted_mask, m, memory_order_relaxed);
   } else {
     atomic_fetch_or_explicit(&ss->dirty_mask, m, memory_order_release);
   }
   atomic_fetch_or_explicit(&ss->unused_mask, m, memory_order_release);
+  room_update(ss);
 }
+
+/* --- acquire and release ----------------------------------------------------- */
 
 static hak_slab_t *slab_new(hak_ss_t *ss, unsigned first, unsigned cls, bool fresh) {
   hak_ss_slab_setup(ss, first, cls, fresh);
@@ -128,20 +167,17 @@ static hak_slab_t *slab_new(hak_ss_t *ss, unsigned first, unsigned cls, bool fre
   return head;
 }
 
+/* Best fit: the SuperSlab whose longest UNUSED run is the shortest that holds n. */
 static hak_slab_t *stage2(unsigned cls, unsigned n) {
   bool fresh = false;
   hak_lock(&g_sp_lock);
-  hak_ss_t *start = g_sp_hint ? g_sp_hint : g_sp_list;
-  hak_ss_t *ss = start;
-  while (ss) {
+  for (unsigned k = n; k < HAK_SLOTS; k++) {
+    hak_ss_t *ss = g_room[k];
+    if (!ss) continue;
     int first = claim_slots(ss, n, &fresh);
-    if (first >= 0) {
-      g_sp_hint = ss;
-      hak_unlock(&g_sp_lock);
-      return slab_new(ss, (unsigned)first, cls, fresh);
-    }
-    ss = ss->next ? ss->next : g_sp_list;
-    if (ss == start) break;
+    HAK_ASSERT(first >= 0);
+    hak_unlock(&g_sp_lock);
+    return slab_new(ss, (unsigned)first, cls, fresh);
   }
   hak_unlock(&g_sp_lock);
   return NULL;
@@ -167,24 +203,22 @@ hak_slab_t *hak_sp_acquire(unsigned cls) {
     }
     if (!atomic_load_explicit(&g_sp_empty_count, memory_order_relaxed)) break;
     unsigned freed = 0;
+    hak_lock(&g_sp_lock);
     for (unsigned c = 0; c < HAK_NCLASS && freed < n; c++) {
       hak_slab_t *e = empty_pop(c);
       if (!e) continue;
       freed += e->geo.nslots;
-      slots_unuse(e, false);
+      slots_unuse_locked(e, false);
     }
+    hak_unlock(&g_sp_lock);
     if (!freed) break;
   }
   /* Stage 3: a new SuperSlab. */
   hak_ss_t *ss = hak_ss_new();
   if (!ss) return NULL;
   bool fresh = false;
-  int first = claim_slots(ss, n, &fresh);
   hak_lock(&g_sp_lock);
-  ss->next = g_sp_list;
-  if (g_sp_list) g_sp_list->prev = ss;
-  g_sp_list = ss;
-  g_sp_hint = ss;
+  int first = claim_slots(ss, n, &fresh);
   hak_unlock(&g_sp_lock);
   hak_cnt_add(&g_stats.sp_stage[2], 1);
   HAK_TRACE("hakmem: new SuperSlab %p for class %u", (void *)ss, (uint64_t)cls);
@@ -198,67 +232,131 @@ void hak_sp_release(hak_slab_t *head) {
   head->pool.state = HAK_SLOT_EMPTY;
   empty_push(head);
   hak_cnt_add(&g_stats.sp_release, 1);
-  size_t budget = atomic_load_explicit(&g_sp_budget, memory_order_relaxed);
-  if (atomic_load_explicit(&g_sp_empty_bytes, memory_order_relaxed) > budget)
-    hak_sp_trim(budget / 2, g_cfg.spare_superslabs);
 }
 
-static void graveyard_flush(void) {
-  /* Called with g_sp_lock held. */
-  if (!g_sp_graveyard || atomic_load_explicit(&g_sp_readers, memory_order_seq_cst)) return;
-  hak_ss_t *ss = g_sp_graveyard;
-  g_sp_graveyard = NULL;
-  while (ss) {
-    hak_ss_t *next = ss->next;
-    hak_os_unmap(ss, HAK_SS_SIZE);
-    ss = next;
+/* --- returning memory ------------------------------------------------------- */
+
+#define BATCH 64 /* slabs per decommit batch: adjacent ones share one madvise */
+
+static int by_address(const void *a, const void *b) {
+  uintptr_t x = (uintptr_t) * (hak_slab_t *const *)a, y = (uintptr_t) * (hak_slab_t *const *)b;
+  return x < y ? -1 : x > y;
+}
+
+/* Decommits a batch of popped EMPTY slabs, joining adjacent ones into one
+ * madvise, then gives their slots back as clean UNUSED ones. */
+static void decommit_batch(hak_slab_t **v, unsigned n) {
+  qsort(v, n, sizeof *v, by_address);
+  for (unsigned i = 0; i < n;) {
+    hak_ss_t *ss = hak_ss_of(v[i]);
+    /* A decommit splits the SuperSlab's huge page if it has one (asked for,
+     * or given by a kernel set to "always"); without MADV_NOHUGEPAGE,
+     * khugepaged could collapse the range again and fill the memory given
+     * back in. The SuperSlab keeps small pages from then on. */
+    if (g_cfg.thp != HAK_THP_OFF && !atomic_exchange_explicit(&ss->thp_off, 1, memory_order_relaxed))
+      hak_os_hugepage(ss, HAK_SS_SIZE, false);
+    char *start = hak_slot_addr(ss, hak_slab_index(v[i]));
+    char *end = start + ((size_t)v[i]->geo.nslots << HAK_SLOT_SHIFT);
+    unsigned j = i + 1;
+    while (j < n && (char *)hak_slot_addr(hak_ss_of(v[j]), hak_slab_index(v[j])) == end) {
+      end += (size_t)v[j]->geo.nslots << HAK_SLOT_SHIFT;
+      j++;
+    }
+    hak_os_decommit(start, (size_t)(end - start));
+    hak_os_commit_add(-(int64_t)(end - start));
+    hak_cnt_add(&g_stats.sp_decommit, 1);
+    i = j;
+  }
+  hak_lock(&g_sp_lock);
+  for (unsigned i = 0; i < n; i++) slots_unuse_locked(v[i], true);
+  hak_unlock(&g_sp_lock);
+}
+
+/* Decommits EMPTY slabs, largest classes first (most bytes per madvise),
+ * until at most keep bytes stay EMPTY or max_slabs were taken. */
+static size_t release_empty(size_t keep, size_t max_slabs) {
+  hak_slab_t *batch[BATCH];
+  unsigned n = 0;
+  size_t released = 0, taken = 0;
+  for (int c = HAK_NCLASS - 1; c >= 0 && taken < max_slabs; c--) {
+    while (taken < max_slabs && atomic_load_explicit(&g_sp_empty_bytes, memory_order_relaxed) > keep) {
+      hak_slab_t *s = empty_pop((unsigned)c);
+      if (!s) break;
+      released += (size_t)s->geo.nslots << HAK_SLOT_SHIFT;
+      taken++;
+      batch[n++] = s;
+      if (n == BATCH) {
+        decommit_batch(batch, n);
+        n = 0;
+      }
+    }
+  }
+  if (n) decommit_batch(batch, n);
+  return released;
+}
+
+/* Gives wholly unused SuperSlabs beyond spare back to their arenas. */
+static size_t retire_unused(size_t spare) {
+  size_t released = 0;
+  for (;;) {
+    hak_lock(&g_sp_lock);
+    hak_ss_t *ss = g_unused_ss > spare ? g_room[HAK_SLOTS - 1] : NULL;
+    if (ss) room_unlink(ss);
+    hak_unlock(&g_sp_lock);
+    if (!ss) return released;
+    uint32_t dirty = atomic_load_explicit(&ss->dirty_mask, memory_order_relaxed);
+    hak_os_commit_add(-((int64_t)__builtin_popcount(dirty) << HAK_SLOT_SHIFT));
+    released += HAK_SS_SIZE;
+    hak_ss_retire(ss);
   }
 }
 
 size_t hak_sp_trim(size_t keep, size_t spare) {
-  if (!hak_trylock(&g_sp_trim_lock)) return 0;
-  size_t released = 0;
-  /* Decommit EMPTY slabs, largest classes first (most bytes per madvise). */
-  for (int c = HAK_NCLASS - 1; c >= 0; c--) {
-    while (atomic_load_explicit(&g_sp_empty_bytes, memory_order_relaxed) > keep) {
-      hak_slab_t *s = empty_pop((unsigned)c);
-      if (!s) break;
-      released += (size_t)s->geo.nslots << HAK_SLOT_SHIFT;
-      slots_unuse(s, true);
-    }
-  }
-  /* Unmap wholly unused SuperSlabs beyond the spares. Dirty UNUSED slots of
-   * an otherwise unused SuperSlab are released with it. */
-  hak_lock(&g_sp_lock);
-  size_t unused_seen = 0;
-  for (hak_ss_t *ss = g_sp_list, *next; ss; ss = next) {
-    next = ss->next;
-    if (atomic_load_explicit(&ss->unused_mask, memory_order_acquire) != HAK_SS_ALL_SLOTS) continue;
-    if (unused_seen++ < spare) continue;
-    /* Claim every slot so no stage-2 walker can take one while we unmap. */
-    uint32_t expect = HAK_SS_ALL_SLOTS;
-    if (!atomic_compare_exchange_strong(&ss->unused_mask, &expect, 0)) continue;
-    uint32_t dirty = atomic_load_explicit(&ss->dirty_mask, memory_order_relaxed);
-    hak_os_commit_add(-((int64_t)__builtin_popcount(dirty) << HAK_SLOT_SHIFT));
-    released += HAK_SS_SIZE;
-    if (ss->prev) ss->prev->next = ss->next;
-    else g_sp_list = ss->next;
-    if (ss->next) ss->next->prev = ss->prev;
-    if (g_sp_hint == ss) g_sp_hint = g_sp_list;
-    hak_ss_retire(ss);
-    ss->next = g_sp_graveyard;
-    g_sp_graveyard = ss;
-  }
-  graveyard_flush();
-  hak_unlock(&g_sp_lock);
+  hak_lock(&g_sp_trim_lock);
+  size_t released = release_empty(keep, SIZE_MAX);
+  released += retire_unused(spare);
+  atomic_store_explicit(&g_sp_low, atomic_load_explicit(&g_sp_empty_bytes, memory_order_relaxed),
+                        memory_order_relaxed);
   hak_unlock(&g_sp_trim_lock);
   return released;
 }
 
-void hak_sp_set_budget(size_t bytes) { atomic_store_explicit(&g_sp_budget, bytes, memory_order_relaxed); }
+size_t hak_sp_decay(uint64_t now_ms, size_t max_slabs) {
+  if (!hak_trylock(&g_sp_trim_lock)) return 0;
+  size_t released = 0;
+  size_t budget = atomic_load_explicit(&g_sp_budget, memory_order_relaxed);
+  if (atomic_load_explicit(&g_sp_empty_bytes, memory_order_relaxed) > budget) {
+    /* A phase change left more EMPTY memory than the budget: a batch goes
+     * back now. */
+    released = release_empty(budget, max_slabs);
+  } else if (now_ms - g_last_decay >= g_cfg.decay_ms / 2) {
+    g_last_decay = now_ms;
+    /* What stayed EMPTY for the whole tick is idle: it goes back. */
+    uint64_t low = atomic_load_explicit(&g_sp_low, memory_order_relaxed);
+    uint64_t now = atomic_load_explicit(&g_sp_empty_bytes, memory_order_relaxed);
+    size_t keep = atomic_load_explicit(&g_sp_keep, memory_order_relaxed);
+    if (low > now) low = now;
+    if (low > keep) released = release_empty(now - (low - keep), max_slabs);
+    released += retire_unused(g_cfg.spare_superslabs);
+    atomic_store_explicit(&g_sp_low, atomic_load_explicit(&g_sp_empty_bytes, memory_order_relaxed),
+                          memory_order_relaxed);
+  }
+  if (released) {
+    hak_cnt_add(&g_stats.decay_returns, 1);
+    hak_cnt_add(&g_stats.decay_bytes, released);
+  }
+  hak_unlock(&g_sp_trim_lock);
+  return released;
+}
 
-void hak_sp_reader_enter(void) { atomic_fetch_add_explicit(&g_sp_readers, 1, memory_order_seq_cst); }
-void hak_sp_reader_exit(void) { atomic_fetch_sub_explicit(&g_sp_readers, 1, memory_order_release); }
+void hak_sp_set_budget(size_t bytes) {
+  /* The policy's budget starts at the configured one; what it grew by is
+   * what decay keeps. */
+  if (!g_sp_budget_default) g_sp_budget_default = bytes;
+  atomic_store_explicit(&g_sp_budget, bytes, memory_order_relaxed);
+  atomic_store_explicit(&g_sp_keep, bytes > g_sp_budget_default ? bytes - g_sp_budget_default : 0,
+                        memory_order_relaxed);
+}
 
 size_t hak_sp_empty_bytes(void) { return atomic_load_explicit(&g_sp_empty_bytes, memory_order_relaxed); }
 size_t hak_sp_empty_slabs(void) { return atomic_load_explicit(&g_sp_empty_count, memory_order_relaxed); }
@@ -274,6 +372,4 @@ void hak_sp_unlock_all(void) {
 void hak_sp_reset_locks(void) {
   hak_lock_reset(&g_sp_lock);
   hak_lock_reset(&g_sp_trim_lock);
-  /* Threads that were inside a pop do not exist in the child. */
-  atomic_store_explicit(&g_sp_readers, 0, memory_order_relaxed);
 }

@@ -1,6 +1,7 @@
 /* SuperSlab mapping and slab geometry: the only writer of a slab
  * descriptor's geo part. */
 #include "backend/superslab.h"
+#include "backend/arena.h"
 #include "base/config.h"
 #include "base/counters.h"
 #include "mem/registry.h"
@@ -23,7 +24,7 @@ static bool ss_wants_hugepage(void) {
 }
 
 hak_ss_t *hak_ss_new(void) {
-  hak_ss_t *ss = hak_os_map_aligned(HAK_SS_SIZE, HAK_SS_SIZE);
+  hak_ss_t *ss = hak_arena_alloc(1);
   if (!ss) return NULL;
   /* Before the first touch, or the first fault maps a small page. */
   if (ss_wants_hugepage()) {
@@ -50,6 +51,15 @@ void hak_ss_retire(hak_ss_t *ss) {
   hak_os_commit_add(-(int64_t)HAK_SS_HEADER);
   atomic_fetch_sub_explicit(&g_stats.superslabs, 1, memory_order_relaxed);
   hak_cnt_add(&g_stats.sp_ss_unmapped, 1);
+#ifdef HAKMEM_HARDENED
+  hak_os_protect_rw((char *)ss + HAK_SS_HEADER, HAK_SLOT_SIZE - HAK_SS_HEADER);
+#endif
+  /* The next SuperSlab in this chunk decides on huge pages afresh. */
+  if (g_cfg.thp != HAK_THP_OFF) hak_os_hugepage(ss, HAK_SS_SIZE, false);
+  /* The arena's chunks read zero: one madvise for the whole SuperSlab, and
+   * the address space stays reserved for the next one. */
+  hak_os_decommit(ss, HAK_SS_SIZE);
+  hak_arena_free(ss, 1);
 }
 
 void hak_ss_slab_setup(hak_ss_t *ss, unsigned first, unsigned cls, bool fresh) {

@@ -65,7 +65,9 @@ typedef struct hak_ss {
   _Atomic uint32_t dirty_mask;       /* UNUSED slots whose memory is not known to be zero */
   _Atomic uint32_t decommitted_mask; /* UNUSED slots given back to the OS (not never-touched ones) */
   _Atomic uint32_t thp_off;          /* MADV_NOHUGEPAGE applied (at the first decommit) */
-  struct hak_ss *next, *prev;        /* shared pool list (under its lock) */
+  struct hak_ss *next, *prev;        /* the pool's room list (under its lock) */
+  uint32_t room;                     /* longest run of UNUSED slots: the list it is on */
+  uint32_t listed;                   /* on a room list */
 } hak_ss_t;
 
 #define HAK_SS_HEADER ((size_t)HAK_SLOTS * sizeof(hak_slab_t)) /* 4 KiB: the header page */
@@ -133,8 +135,9 @@ HAK_INLINE void hak_slab_set_carve(hak_slab_t *head, char *carve) {
 }
 
 hak_ss_t *hak_ss_new(void); /* maps, initialises and registers a SuperSlab */
-/* Makes a wholly unused SuperSlab unreachable (registry, counters); the
- * caller unmaps it once no reader can hold a pointer into it. */
+/* Gives a wholly unused SuperSlab back to its arena: unregistered,
+ * decommitted, its address space kept reserved (so a late reader of its
+ * header still reads mapped memory). */
 void hak_ss_retire(hak_ss_t *ss);
 /* Lays out slots [first, first+n) as one slab of class cls, no owner, carve
  * point at its base; fresh: its memory is known to be zero. */

@@ -314,6 +314,7 @@ static void heap_window_end(hak_heap_t *h) {
 
 void *hak_heap_refill_alloc(size_t size, hak_heap_t *h, unsigned cls) {
   if (HAK_UNLIKELY(h == &g_empty_heap)) return refill_init_thread(size);
+  hak_housekeep_start_pending();
   if (HAK_UNLIKELY(h->policy_version != atomic_load_explicit(&g_policy_version, memory_order_relaxed)))
     heap_apply_policy(h);
   if (atomic_load_explicit(&h->pending, memory_order_relaxed)) collect_pending(h);

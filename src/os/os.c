@@ -63,6 +63,12 @@ void hak_os_protect_none(void *p, size_t size) {
   errno = saved;
 }
 
+void hak_os_protect_rw(void *p, size_t size) {
+  int saved = errno;
+  mprotect(p, size, PROT_READ | PROT_WRITE);
+  errno = saved;
+}
+
 bool hak_os_remap_inplace(void *p, size_t old_size, size_t new_size) {
   int saved = errno;
   void *q = mremap(p, old_size, new_size, 0);

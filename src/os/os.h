@@ -15,6 +15,7 @@ bool hak_os_remap_inplace(void *p, size_t old_size, size_t new_size);
 /* MADV_HUGEPAGE, or with on false MADV_NOHUGEPAGE (no khugepaged collapse either) */
 void hak_os_hugepage(void *p, size_t size, bool on);
 void hak_os_protect_none(void *p, size_t size); /* guard pages (hardened build) */
+void hak_os_protect_rw(void *p, size_t size);
 
 /* Committed-memory bookkeeping (bytes the program may have touched). */
 void hak_os_commit_add(int64_t delta);

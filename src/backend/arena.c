@@ -1,0 +1,154 @@
+/* Arenas: reservations and their chunk bitmaps, under one lock taken once
+ * per 2 MiB handed out or given back. */
+#include "backend/arena.h"
+#include "base/counters.h"
+#include "base/lock.h"
+#include "os/os.h"
+
+#define CHUNK HAK_SS_SIZE
+#define WORDS (HAK_ARENA_LAST / CHUNK / 64)
+
+typedef struct {
+  char *base;
+  uint32_t nchunks, nfree;
+  uint64_t free_bits[WORDS]; /* bit set: chunk free */
+} arena_t;
+
+static hak_lock_t g_arena_lock = HAK_LOCK_INIT;
+static arena_t g_arenas[HAK_ARENA_MAX];
+static _Atomic unsigned g_narenas; /* published after the arena is set up */
+static unsigned g_hint;            /* lowest arena that may have a free chunk */
+static size_t g_next_size = HAK_ARENA_FIRST;
+static size_t g_reserved, g_in_use;
+
+static bool bit(const arena_t *a, size_t i) { return (a->free_bits[i >> 6] >> (i & 63)) & 1; }
+
+static void set_bits(arena_t *a, size_t first, size_t n, bool free_) {
+  for (size_t i = first; i < first + n; i++) {
+    uint64_t m = (uint64_t)1 << (i & 63);
+    if (free_) a->free_bits[i >> 6] |= m;
+    else a->free_bits[i >> 6] &= ~m;
+  }
+  if (free_) a->nfree += (uint32_t)n;
+  else a->nfree -= (uint32_t)n;
+}
+
+/* First run of n free chunks in a, or -1. One chunk: the first set bit. */
+static long find_run(const arena_t *a, size_t n) {
+  if (a->nfree < n) return -1;
+  size_t words = (a->nchunks + 63) / 64;
+  if (n == 1) {
+    for (size_t w = 0; w < words; w++)
+      if (a->free_bits[w]) return (long)(w * 64 + (size_t)__builtin_ctzll(a->free_bits[w]));
+    return -1;
+  }
+  size_t run = 0;
+  for (size_t i = 0; i < a->nchunks; i++) {
+    if (!(i & 63) && !a->free_bits[i >> 6]) { /* a word with no free chunk */
+      run = 0;
+      i += 63;
+      continue;
+    }
+    run = bit(a, i) ? run + 1 : 0;
+    if (run == n) return (long)(i + 1 - n);
+  }
+  return -1;
+}
+
+/* A new reservation of at least n chunks: the next size in the geometric
+ * series, or smaller when the OS refuses that much address space. */
+static arena_t *arena_reserve(size_t n) {
+  unsigned k = atomic_load_explicit(&g_narenas, memory_order_relaxed);
+  if (k >= HAK_ARENA_MAX) return NULL;
+  size_t size = g_next_size;
+  char *base = NULL;
+  while (size >= n * CHUNK && !(base = hak_os_map_aligned(size, CHUNK))) size /= 2;
+  if (!base) return NULL;
+  arena_t *a = &g_arenas[k];
+  a->base = base;
+  a->nchunks = (uint32_t)(size / CHUNK);
+  a->nfree = 0;
+  set_bits(a, 0, a->nchunks, true);
+  g_reserved += size;
+  if (g_next_size < HAK_ARENA_LAST) g_next_size *= 2;
+  atomic_store_explicit(&g_narenas, k + 1, memory_order_release);
+  hak_cnt_add(&g_stats.arenas, 1);
+  return a;
+}
+
+void *hak_arena_alloc(size_t n) {
+  if (n == 0 || n * CHUNK > HAK_ARENA_LAST) return NULL;
+  hak_lock(&g_arena_lock);
+  unsigned k = atomic_load_explicit(&g_narenas, memory_order_relaxed);
+  void *p = NULL;
+  for (unsigned i = g_hint; i < k && !p; i++) {
+    long first = find_run(&g_arenas[i], n);
+    if (first < 0) continue;
+    set_bits(&g_arenas[i], (size_t)first, n, false);
+    p = g_arenas[i].base + (size_t)first * CHUNK;
+  }
+  if (!p) {
+    arena_t *a = arena_reserve(n);
+    if (a) {
+      set_bits(a, 0, n, false);
+      p = a->base;
+    }
+  }
+  while (g_hint < k && !g_arenas[g_hint].nfree) g_hint++;
+  if (p) g_in_use += n * CHUNK;
+  hak_unlock(&g_arena_lock);
+  return p;
+}
+
+static arena_t *arena_of(const void *p) {
+  unsigned k = atomic_load_explicit(&g_narenas, memory_order_acquire);
+  for (unsigned i = 0; i < k; i++) {
+    const arena_t *a = &g_arenas[i];
+    if ((const char *)p >= a->base && (const char *)p < a->base + (size_t)a->nchunks * CHUNK)
+      return &g_arenas[i];
+  }
+  return NULL;
+}
+
+bool hak_arena_contains(const void *p) { return arena_of(p) != NULL; }
+
+void hak_arena_free(void *p, size_t n) {
+  hak_lock(&g_arena_lock);
+  arena_t *a = arena_of(p);
+  HAK_ASSERT(a != NULL);
+  size_t first = (size_t)((char *)p - a->base) / CHUNK;
+  set_bits(a, first, n, true);
+  g_in_use -= n * CHUNK;
+  unsigned i = (unsigned)(a - g_arenas);
+  if (i < g_hint) g_hint = i;
+  hak_unlock(&g_arena_lock);
+}
+
+bool hak_arena_extend(void *p, size_t old, size_t n) {
+  hak_lock(&g_arena_lock);
+  arena_t *a = arena_of(p);
+  bool ok = false;
+  if (a) {
+    size_t first = (size_t)((char *)p - a->base) / CHUNK + old;
+    ok = first + n <= a->nchunks;
+    for (size_t i = first; ok && i < first + n; i++) ok = bit(a, i);
+    if (ok) {
+      set_bits(a, first, n, false);
+      g_in_use += n * CHUNK;
+    }
+  }
+  hak_unlock(&g_arena_lock);
+  return ok;
+}
+
+void hak_arena_usage(size_t *reserved, size_t *in_use, size_t *count) {
+  hak_lock(&g_arena_lock);
+  *reserved = g_reserved;
+  *in_use = g_in_use;
+  *count = atomic_load_explicit(&g_narenas, memory_order_relaxed);
+  hak_unlock(&g_arena_lock);
+}
+
+void hak_arena_lock(void) { hak_lock(&g_arena_lock); }
+void hak_arena_unlock(void) { hak_unlock(&g_arena_lock); }
+void hak_arena_reset_lock(void) { hak_lock_reset(&g_arena_lock); }
