@@ -141,6 +141,9 @@ endif
 endif
 CORE_OBJ := $(CORE_SRC:src/%.c=$(ASAN_DIR)/obj/%.o)
 ASAN_LOG := $(OUT)/logs/build-asan.log
+# (absent only when the top-level Makefile gave no CORE_SRC: the archive's
+# recipe says so)
+$(SIG_ASAN):
 
 $(CORE_OBJ): $(ASAN_DIR)/obj/%.o: src/%.c $(SIG_ASAN)
 	@mkdir -p $(@D) $(OUT)/logs
