@@ -82,14 +82,14 @@ TABLE = [
     *[_thread_scale(t) for t in (1, 2, 4, 8)],
     # Server-shaped heaps: more threads than cores, gigabytes live in full mode.
     Workload("large_heap", "large_heap",
-             _modes("8 40000 600000 1234567 1 65536", "8 4000 100000 1234567 1 65536",
+             _modes("8 40000 300000 1234567 1 65536", "8 4000 100000 1234567 1 65536",
                     "8 1000 15000 1234567 1 65536"),
              "8 threads (2 cores: oversubscribed), each with a slot array (the second argument), about 62 % "
              "live: random malloc, calloc, realloc to a new size and free of 1 B–64 KiB (log-uniform), every "
              "page touched; about 1.9 GB live in full mode, a tenth in quick mode", LH_OPS, callgrind=True,
              rusage=True),
     Workload("large_heap_1m", "large_heap",
-             _modes("8 3000 150000 1234567 1 1048576", "8 300 25000 1234567 1 1048576",
+             _modes("8 3000 50000 1234567 1 1048576", "8 300 25000 1234567 1 1048576",
                     "8 200 10000 1234567 1 1048576"),
              "large_heap with sizes up to 1 MiB: 8 threads, fewer slots (the same bytes in bigger blocks), "
              "about 2 GB live in full mode, a tenth in quick mode",
