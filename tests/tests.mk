@@ -136,21 +136,23 @@ TOP := env -u MAKEFLAGS -u MFLAGS -u MAKELEVEL $(firstword $(MAKE)) -s --no-prin
 CORE_SRC    := $(shell $(TOP) print-CORE_SRC 2>/dev/null)
 CORE_CFLAGS := $(shell $(TOP) print-CFLAGS_ALL DEBUG= HARDENED= CFLAGS='$(SANFLAGS)' 2>/dev/null)
 ifneq ($(strip $(CORE_SRC)),)
-$(call sig,$(SIG_ASAN),$(CC) | $(CORE_CFLAGS) | $(CORE_SRC))
+$(call sig,$(SIG_ASAN),$(CC) | $(CORE_CFLAGS))
+$(call sig,$(SIG_ASAN)-src,$(CORE_SRC))
 endif
 endif
 CORE_OBJ := $(CORE_SRC:src/%.c=$(ASAN_DIR)/obj/%.o)
 ASAN_LOG := $(OUT)/logs/build-asan.log
 # (absent only when the top-level Makefile gave no CORE_SRC: the archive's
 # recipe says so)
-$(SIG_ASAN):
+$(SIG_ASAN) $(SIG_ASAN)-src:
 
 $(CORE_OBJ): $(ASAN_DIR)/obj/%.o: src/%.c $(SIG_ASAN)
 	@mkdir -p $(@D) $(OUT)/logs
 	@echo "  CC    $@"
 	@$(CC) $(CORE_CFLAGS) $(DEPFLAGS) -c $< -o $@ >$@.log 2>&1 || { cat $@.log >>$(ASAN_LOG); exit 1; }
 
-$(ASAN_DIR)/libhakmem_core.a: $(CORE_OBJ) $(SIG_ASAN)
+# (a source added or removed changes the archive, not the other objects)
+$(ASAN_DIR)/libhakmem_core.a: $(CORE_OBJ) $(SIG_ASAN) $(SIG_ASAN)-src
 	@mkdir -p $(@D) $(OUT)/logs
 	@if [ -z "$(strip $(CORE_SRC))" ] || [ -z "$(strip $(CORE_CFLAGS))" ]; then \
 	  echo "error: \`make print-CORE_SRC\` and \`make print-CFLAGS_ALL\` of the top-level Makefile gave nothing" >>$(ASAN_LOG); exit 1; fi
