@@ -42,18 +42,20 @@ void hak_free_sized(void *p, size_t size);
  * follows a pointer it does not own. */
 int hak_owns(const void *p);
 
-/* mallinfo2-compatible figures (glibc's struct mallinfo2 layout). */
+/* mallinfo2-compatible figures (glibc's struct mallinfo2 layout), from the
+ * same snapshot as hak_stat and malloc_info, with glibc's meanings: the
+ * slab tiers are the "arena", Big blocks the "mmapped" chunks. */
 struct hak_mallinfo {
-  size_t arena;    /* bytes mapped from the OS (SuperSlabs + big mappings) */
-  size_t ordblks;  /* number of free slabs (EMPTY) */
-  size_t smblks;   /* unused: 0 */
-  size_t hblks;    /* number of live big mappings */
-  size_t hblkhd;   /* bytes in live big mappings */
+  size_t arena;    /* bytes committed outside live Big mappings: the slab tiers and metadata */
+  size_t ordblks;  /* free slabs (EMPTY), kept for reuse */
+  size_t smblks;   /* free blocks in the thread caches ("fastbins") */
+  size_t hblks;    /* live Big mappings */
+  size_t hblkhd;   /* bytes in live Big mappings */
   size_t usmblks;  /* peak committed bytes */
-  size_t fsmblks;  /* unused: 0 */
-  size_t uordblks; /* bytes in allocated blocks */
-  size_t fordblks; /* committed bytes not in allocated blocks */
-  size_t keepcost; /* bytes that malloc_trim(0) could release */
+  size_t fsmblks;  /* bytes of the free blocks in the thread caches */
+  size_t uordblks; /* bytes in live blocks of the slab tiers (hak_stat "allocated" less Big) */
+  size_t fordblks; /* arena - uordblks */
+  size_t keepcost; /* bytes that malloc_trim(0) could release: EMPTY slabs and BigCache */
 };
 struct hak_mallinfo hak_mallinfo2(void);
 
@@ -78,6 +80,37 @@ typedef struct hak_stats {
 void hak_stats_get(hak_stats_t *out);
 /* Human-readable report (the HAKMEM_STATS=1 exit report) to a stream. */
 void hak_stats_print(FILE *f);
+
+/* Statistics by name: 0 and the value, or -1 for a name that does not
+ * exist. Every number of hak_stats_json's object is a name, its path joined
+ * with dots: "allocated", "active", "resident", "mapped", "retained",
+ * "tier.big.live", "class.1024.mallocs", "os.mmap.bytes", "decay.returns",
+ * "heaps.abandoned", "errors", ... (docs/CONFIG.md lists them). Takes locks
+ * and reads /proc for "resident": not for a signal handler. */
+int hak_stat(const char *name, uint64_t *value);
+/* Writes the statistics as one JSON object and a newline to fd, with
+ * write(2) from a static buffer (no allocation). 0, or -1 if a write
+ * failed. */
+int hak_stats_json(int fd);
+
+/* glibc's mallopt and malloc_info with hakmem's meanings (the standard
+ * names of libhakmem.so/.a call these): hak_mallopt returns 1 when it
+ * honours the parameter and value (M_MMAP_THRESHOLD, M_TRIM_THRESHOLD,
+ * M_TOP_PAD, M_CHECK_ACTION), 0 otherwise; hak_malloc_info writes glibc's
+ * XML shape and returns 0, or EINVAL when options is not 0. */
+int hak_mallopt(int param, int value);
+int hak_malloc_info(int options, FILE *fp);
+
+/* Options at run time. name: "HAKMEM_EMPTY_BUDGET" or "EMPTY_BUDGET";
+ * value as the environment variable would spell it ("64m"). Only options
+ * that can change safely while the program runs may be set (budgets,
+ * delays, thresholds, on-error, statistics). Return 0, ENOENT for an
+ * unknown name, EPERM for a start-up-only option, EINVAL for a value it
+ * does not accept (nothing changes then). hak_option_get works for every
+ * option and writes the value in force, NUL-terminated: 0, ENOENT, or
+ * ERANGE when len is too small (buf then holds what fits). */
+int hak_option_set(const char *name, const char *value);
+int hak_option_get(const char *name, char *buf, size_t len);
 
 const char *hak_version(void);
 

@@ -35,9 +35,6 @@ HAK_API struct mallinfo mallinfo(void) {
   return m;
 }
 
-/* hakmem has no glibc tunables; accept them so programs that set them run. */
-HAK_API int mallopt(int param, int value) {
-  (void)param;
-  (void)value;
-  return 1;
-}
+/* glibc's parameters that hakmem honours (docs/CONFIG.md); 0 for the rest. */
+HAK_API int mallopt(int param, int value) { return hak_mallopt(param, value); }
+HAK_API int malloc_info(int options, FILE *fp) { return hak_malloc_info(options, fp); }

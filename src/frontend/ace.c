@@ -121,6 +121,24 @@ static void ace_decide(void) {
 
 void hak_ace_reset_lock(void) { hak_lock_reset(&g_ace_lock); }
 
+/* A new configured EMPTY budget (hak_option_set, mallopt): the policy starts
+ * from it again, and ACE's later moves are relative to it. */
+void hak_ace_set_empty_budget(size_t bytes) {
+  hak_lock(&g_ace_lock);
+  g_default.empty_budget = bytes;
+  const hak_policy_t *cur = hak_policy();
+  hak_policy_t next = *cur;
+  next.empty_budget = bytes;
+  next.version = cur->version + 1;
+  hak_policy_t *slot = &g_snap[++g_snap_next % ACE_SNAPSHOTS];
+  *slot = next;
+  atomic_store_explicit(&g_policy, slot, memory_order_release);
+  hak_sp_set_budget(bytes);
+  atomic_store_explicit(&g_policy_version, next.version, memory_order_release);
+  g_quiet_windows = 0;
+  hak_unlock(&g_ace_lock);
+}
+
 void hak_ace_report(const uint32_t *refill, const uint32_t *drain, uint32_t ev) {
   if (!g_cfg.learn) return;
   for (unsigned c = 0; c < HAK_NCLASS; c++) {

@@ -33,6 +33,8 @@ void hak_ace_init(void);
  * class, and their total. */
 void hak_ace_report(const uint32_t *refill, const uint32_t *drain, uint32_t events);
 void hak_ace_reset_lock(void); /* fork child */
+/* The configured EMPTY budget changed (HAKMEM_EMPTY_BUDGET at run time). */
+void hak_ace_set_empty_budget(size_t bytes);
 
 #pragma GCC visibility pop
 

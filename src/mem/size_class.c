@@ -80,8 +80,16 @@ void hak_size_class_init(void) {
     while (c < HAK_NCLASS - 1 && class_sizes[c] < n) c++;
     g_cls_large[i] = (uint8_t)c;
   }
-  g_large_max = g_cfg.big_threshold < HAK_LARGE_LIMIT ? g_cfg.big_threshold : HAK_LARGE_LIMIT;
-  if (g_large_max < HAK_MID_MAX) g_large_max = HAK_MID_MAX;
+  hak_size_class_set_big_threshold(g_cfg.big_threshold);
+}
+
+/* malloc reads g_large_max with a plain load; one aligned store changes it
+ * for the requests that follow. Blocks already handed out keep their tier:
+ * free and realloc find a block's tier from the block, never from the size. */
+void hak_size_class_set_big_threshold(size_t t) {
+  size_t m = t < HAK_LARGE_LIMIT ? t : HAK_LARGE_LIMIT;
+  if (m < HAK_MID_MAX) m = HAK_MID_MAX;
+  __atomic_store_n(&g_large_max, m, __ATOMIC_RELAXED);
 }
 
 int hak_class_for_aligned(size_t n, size_t align) {

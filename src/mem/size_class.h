@@ -33,6 +33,9 @@ extern uint8_t g_cls_large[(HAK_LARGE_LIMIT >> 14) + 1];
 extern size_t g_large_max; /* min(big threshold, HAK_LARGE_LIMIT) */
 
 void hak_size_class_init(void);
+/* Requests above max(64 KiB, min(t, HAK_LARGE_LIMIT)) go Big from now on
+ * (HAKMEM_BIG_THRESHOLD, mallopt's M_MMAP_THRESHOLD). */
+void hak_size_class_set_big_threshold(size_t t);
 
 /* Class for a size above Tiny; -1 means Big. */
 HAK_INLINE int hak_class_above_tiny(size_t n) {
