@@ -11,7 +11,8 @@
 typedef struct {
   char *base;
   uint32_t nchunks, nfree;
-  uint64_t free_bits[WORDS]; /* bit set: chunk free */
+  uint64_t free_bits[WORDS];  /* bit set: chunk free */
+  uint64_t dirty_bits[WORDS]; /* bit set: a free chunk whose decommit failed */
 } arena_t;
 
 static hak_lock_t g_arena_lock = HAK_LOCK_INIT;
@@ -23,14 +24,24 @@ static size_t g_reserved, g_in_use;
 
 static bool bit(const arena_t *a, size_t i) { return (a->free_bits[i >> 6] >> (i & 63)) & 1; }
 
-static void set_bits(arena_t *a, size_t first, size_t n, bool free_) {
+/* Marks chunks free or taken; returns whether every one of them read zero
+ * (taking), or records whether they do (freeing). */
+static bool set_bits(arena_t *a, size_t first, size_t n, bool free_, bool zero) {
+  bool all_zero = true;
   for (size_t i = first; i < first + n; i++) {
     uint64_t m = (uint64_t)1 << (i & 63);
-    if (free_) a->free_bits[i >> 6] |= m;
-    else a->free_bits[i >> 6] &= ~m;
+    if (free_) {
+      a->free_bits[i >> 6] |= m;
+      if (zero) a->dirty_bits[i >> 6] &= ~m;
+      else a->dirty_bits[i >> 6] |= m;
+    } else {
+      a->free_bits[i >> 6] &= ~m;
+      if (a->dirty_bits[i >> 6] & m) all_zero = false;
+    }
   }
   if (free_) a->nfree += (uint32_t)n;
   else a->nfree -= (uint32_t)n;
+  return all_zero;
 }
 
 /* First run of n free chunks in a, or -1. One chunk: the first set bit. */
@@ -68,7 +79,7 @@ static arena_t *arena_reserve(size_t n) {
   a->base = base;
   a->nchunks = (uint32_t)(size / CHUNK);
   a->nfree = 0;
-  set_bits(a, 0, a->nchunks, true);
+  set_bits(a, 0, a->nchunks, true, true);
   g_reserved += size;
   if (g_next_size < HAK_ARENA_LAST) g_next_size *= 2;
   atomic_store_explicit(&g_narenas, k + 1, memory_order_release);
@@ -76,7 +87,8 @@ static arena_t *arena_reserve(size_t n) {
   return a;
 }
 
-void *hak_arena_alloc(size_t n) {
+void *hak_arena_alloc(size_t n, bool *zero) {
+  *zero = true;
   if (n == 0 || n * CHUNK > HAK_ARENA_LAST) return NULL;
   hak_lock(&g_arena_lock);
   unsigned k = atomic_load_explicit(&g_narenas, memory_order_relaxed);
@@ -84,13 +96,13 @@ void *hak_arena_alloc(size_t n) {
   for (unsigned i = g_hint; i < k && !p; i++) {
     long first = find_run(&g_arenas[i], n);
     if (first < 0) continue;
-    set_bits(&g_arenas[i], (size_t)first, n, false);
+    *zero = set_bits(&g_arenas[i], (size_t)first, n, false, false);
     p = g_arenas[i].base + (size_t)first * CHUNK;
   }
   if (!p) {
     arena_t *a = arena_reserve(n);
     if (a) {
-      set_bits(a, 0, n, false);
+      set_bits(a, 0, n, false, false);
       p = a->base;
     }
   }
@@ -112,12 +124,12 @@ static arena_t *arena_of(const void *p) {
 
 bool hak_arena_contains(const void *p) { return arena_of(p) != NULL; }
 
-void hak_arena_free(void *p, size_t n) {
+void hak_arena_free(void *p, size_t n, bool zero) {
   hak_lock(&g_arena_lock);
   arena_t *a = arena_of(p);
   HAK_ASSERT(a != NULL);
   size_t first = (size_t)((char *)p - a->base) / CHUNK;
-  set_bits(a, first, n, true);
+  set_bits(a, first, n, true, zero);
   g_in_use -= n * CHUNK;
   unsigned i = (unsigned)(a - g_arenas);
   if (i < g_hint) g_hint = i;
@@ -133,8 +145,9 @@ bool hak_arena_extend(void *p, size_t old, size_t n) {
     ok = first + n <= a->nchunks;
     for (size_t i = first; ok && i < first + n; i++) ok = bit(a, i);
     if (ok) {
-      set_bits(a, first, n, false);
-      g_in_use += n * CHUNK;
+      ok = set_bits(a, first, n, false, false);
+      if (!ok) set_bits(a, first, n, true, false); /* not zero: no growth in place */
+      else g_in_use += n * CHUNK;
     }
   }
   hak_unlock(&g_arena_lock);

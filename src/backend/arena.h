@@ -15,12 +15,13 @@
 #define HAK_ARENA_MAX 256                 /* reservations; past them, plain mappings */
 #define HAK_ARENA_BIG_MAX ((size_t)64 << 20) /* Big runs larger than this get their own mapping */
 
-/* A run of n 2 MiB chunks, 2 MiB aligned, whose memory reads zero; NULL when
- * the OS refuses address space. */
-void *hak_arena_alloc(size_t n);
-/* Gives a run back; its memory must read zero again (decommitted or never
+/* A run of n 2 MiB chunks, 2 MiB aligned; *zero tells whether its memory
+ * reads zero (it does unless a decommit failed). NULL when the OS refuses
+ * address space. */
+void *hak_arena_alloc(size_t n, bool *zero);
+/* Gives a run back; zero: its memory reads zero (decommitted or never
  * touched). */
-void hak_arena_free(void *p, size_t n);
+void hak_arena_free(void *p, size_t n, bool zero);
 /* Takes the n chunks right after a run of old chunks, if they are free:
  * growth in place, no syscall. */
 bool hak_arena_extend(void *p, size_t old, size_t n);

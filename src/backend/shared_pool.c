@@ -246,6 +246,7 @@ static int by_address(const void *a, const void *b) {
 /* Decommits a batch of popped EMPTY slabs, joining adjacent ones into one
  * madvise, then gives their slots back as clean UNUSED ones. */
 static void decommit_batch(hak_slab_t **v, unsigned n) {
+  bool done[BATCH];
   qsort(v, n, sizeof *v, by_address);
   for (unsigned i = 0; i < n;) {
     hak_ss_t *ss = hak_ss_of(v[i]);
@@ -262,13 +263,17 @@ static void decommit_batch(hak_slab_t **v, unsigned n) {
       end += (size_t)v[j]->geo.nslots << HAK_SLOT_SHIFT;
       j++;
     }
-    hak_os_decommit(start, (size_t)(end - start));
-    hak_os_commit_add(-(int64_t)(end - start));
-    hak_cnt_add(&g_stats.sp_decommit, 1);
-    i = j;
+    /* A refused madvise leaves the slots dirty: they come back UNUSED, not
+     * clean, so no one takes their memory for zero. */
+    bool ok = hak_os_decommit(start, (size_t)(end - start));
+    if (ok) {
+      hak_os_commit_add(-(int64_t)(end - start));
+      hak_cnt_add(&g_stats.sp_decommit, 1);
+    }
+    for (; i < j; i++) done[i] = ok;
   }
   hak_lock(&g_sp_lock);
-  for (unsigned i = 0; i < n; i++) slots_unuse_locked(v[i], true);
+  for (unsigned i = 0; i < n; i++) slots_unuse_locked(v[i], done[i]);
   hak_unlock(&g_sp_lock);
 }
 

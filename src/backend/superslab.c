@@ -8,6 +8,8 @@
 #include "mem/size_class.h"
 #include "os/os.h"
 
+#include <string.h>
+
 /* Huge pages cut TLB misses on a large heap, but back a SuperSlab 2 MiB at a
  * time, untouched slab tails included. "auto" pays that only once the heap
  * is large (HAKMEM_THP_AUTO_BYTES of SuperSlabs mapped), where the misses
@@ -24,8 +26,10 @@ static bool ss_wants_hugepage(void) {
 }
 
 hak_ss_t *hak_ss_new(void) {
-  hak_ss_t *ss = hak_arena_alloc(1);
+  bool zero;
+  hak_ss_t *ss = hak_arena_alloc(1, &zero);
   if (!ss) return NULL;
+  if (!zero) memset(ss, 0, HAK_SS_HEADER); /* a decommit failed: old contents */
   /* Before the first touch, or the first fault maps a small page. */
   if (ss_wants_hugepage()) {
     hak_os_hugepage(ss, HAK_SS_SIZE, true);
@@ -35,6 +39,7 @@ hak_ss_t *hak_ss_new(void) {
   ss->r.magic = HAK_REGION_MAGIC;
   ss->r.kind = HAK_REGION_SLABS;
   atomic_store_explicit(&ss->unused_mask, HAK_SS_ALL_SLOTS, memory_order_relaxed);
+  if (!zero) atomic_store_explicit(&ss->dirty_mask, HAK_SS_ALL_SLOTS, memory_order_relaxed);
   for (unsigned i = 1; i < HAK_SLOTS; i++) hak_ss_slab(ss, i)->geo.head = hak_ss_slab(ss, i);
   hak_os_commit_add((int64_t)HAK_SS_HEADER);
   atomic_fetch_add_explicit(&g_stats.superslabs, 1, memory_order_relaxed);
@@ -58,8 +63,7 @@ void hak_ss_retire(hak_ss_t *ss) {
   if (g_cfg.thp != HAK_THP_OFF) hak_os_hugepage(ss, HAK_SS_SIZE, false);
   /* The arena's chunks read zero: one madvise for the whole SuperSlab, and
    * the address space stays reserved for the next one. */
-  hak_os_decommit(ss, HAK_SS_SIZE);
-  hak_arena_free(ss, 1);
+  hak_arena_free(ss, 1, hak_os_decommit(ss, HAK_SS_SIZE));
 }
 
 void hak_ss_slab_setup(hak_ss_t *ss, unsigned first, unsigned cls, bool fresh) {

@@ -7,9 +7,20 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+_Atomic int64_t g_os_fail_countdown;
+_Atomic uint32_t g_os_fail_mask;
+
+/* One relaxed load when no test asks for failures. */
+static bool os_fails(uint32_t kind) {
+  if (HAK_LIKELY(!atomic_load_explicit(&g_os_fail_countdown, memory_order_relaxed))) return false;
+  if (!(atomic_load_explicit(&g_os_fail_mask, memory_order_relaxed) & kind)) return false;
+  return atomic_fetch_sub_explicit(&g_os_fail_countdown, 1, memory_order_relaxed) == 1;
+}
+
 void *hak_os_map(size_t size) {
-  void *p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
-                 -1, 0);
+  void *p = os_fails(HAK_OS_FAIL_MAP)
+                ? MAP_FAILED
+                : mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
   hak_cnt_add(&g_stats.mmap_calls, 1);
   if (p == MAP_FAILED) return NULL;
   hak_cnt_add(&g_stats.mmap_bytes, size);
@@ -38,12 +49,13 @@ void *hak_os_map_aligned(size_t size, size_t align) {
   return (void *)start;
 }
 
-void hak_os_decommit(void *p, size_t size) {
+bool hak_os_decommit(void *p, size_t size) {
   int saved = errno;
-  madvise(p, size, g_cfg.madv_free ? MADV_FREE : MADV_DONTNEED);
+  bool ok = !os_fails(HAK_OS_FAIL_ADVISE) && madvise(p, size, g_cfg.madv_free ? MADV_FREE : MADV_DONTNEED) == 0;
   errno = saved;
   hak_cnt_add(&g_stats.madvise_calls, 1);
-  hak_cnt_add(&g_stats.madvise_bytes, size);
+  if (ok) hak_cnt_add(&g_stats.madvise_bytes, size);
+  return ok;
 }
 
 void hak_os_hugepage(void *p, size_t size, bool on) {
@@ -70,6 +82,7 @@ void hak_os_protect_rw(void *p, size_t size) {
 }
 
 bool hak_os_remap_inplace(void *p, size_t old_size, size_t new_size) {
+  if (os_fails(HAK_OS_FAIL_REMAP)) return false;
   int saved = errno;
   void *q = mremap(p, old_size, new_size, 0);
   errno = saved;
@@ -79,6 +92,7 @@ bool hak_os_remap_inplace(void *p, size_t old_size, size_t new_size) {
 
 /* Move a mapping to a fresh aligned place without copying the pages. */
 void *hak_os_remap_aligned(void *p, size_t old_size, size_t new_size, size_t align) {
+  if (os_fails(HAK_OS_FAIL_REMAP)) return NULL;
   char *dst = hak_os_map_aligned(new_size, align);
   if (!dst) return NULL;
   int saved = errno;

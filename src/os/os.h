@@ -9,13 +9,21 @@
 void *hak_os_map(size_t size);                        /* NULL on failure */
 void *hak_os_map_aligned(size_t size, size_t align); /* align: power of two >= page */
 void hak_os_unmap(void *p, size_t size);
-void hak_os_decommit(void *p, size_t size); /* contents become zero (or undefined with MADV_FREE) */
+/* Contents become zero (or undefined with MADV_FREE); false if the OS
+ * refused, and then they are what they were. */
+bool hak_os_decommit(void *p, size_t size);
 void *hak_os_remap_aligned(void *p, size_t old_size, size_t new_size, size_t align);
 bool hak_os_remap_inplace(void *p, size_t old_size, size_t new_size);
 /* MADV_HUGEPAGE, or with on false MADV_NOHUGEPAGE (no khugepaged collapse either) */
 void hak_os_hugepage(void *p, size_t size, bool on);
 void hak_os_protect_none(void *p, size_t size); /* guard pages (hardened build) */
 void hak_os_protect_rw(void *p, size_t size);
+
+/* Fault injection for the tests: the k-th call of a kind in the mask
+ * (counting from when the countdown is set) fails as if the OS refused. */
+enum { HAK_OS_FAIL_MAP = 1, HAK_OS_FAIL_REMAP = 2, HAK_OS_FAIL_ADVISE = 4 };
+extern _Atomic int64_t g_os_fail_countdown; /* 0: off */
+extern _Atomic uint32_t g_os_fail_mask;
 
 /* Committed-memory bookkeeping (bytes the program may have touched). */
 void hak_os_commit_add(int64_t delta);
