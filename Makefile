@@ -5,11 +5,12 @@
 #   make test       builds and runs every test (ends with "N passed, M failed")
 #   make bench      builds and runs the allocator comparison, writes docs/BENCHMARKS.md
 #   make fuzz       fuzzes the hak_* API (libFuzzer, clang) for FUZZ_SECONDS (default 60)
-#   make install PREFIX=/usr/local
+#   make install PREFIX=/usr/local   (libraries, header, pkg-config file, bin/hakmem)
 
 CC      ?= cc
 PREFIX  ?= /usr/local
 LIBDIR  ?= $(PREFIX)/lib
+BINDIR  ?= $(PREFIX)/bin
 INCDIR  ?= $(PREFIX)/include
 
 WARN    := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wno-unused-parameter
@@ -40,7 +41,7 @@ HDRS     := $(wildcard src/*/*.h) include/hakmem.h
 LIBS := $(BUILD)/libhakmem.so $(BUILD)/libhakmem.a $(BUILD)/libhakmem_core.a
 
 .PHONY: all lib test bench bench-quick fuzz install uninstall clean format
-all: $(LIBS)
+all: $(LIBS) $(BUILD)/hakmem $(BUILD)/hakmem-exec
 lib: $(LIBS)
 
 $(BUILD)/obj/%.o: src/%.c $(HDRS) Makefile
@@ -65,6 +66,19 @@ $(BUILD)/libhakmem_core.a: $(CORE_OBJ)
 	@echo "  AR    $@"
 	@rm -f $@ && ar rcs $@ $^
 
+# The hakmem command (tools/hakmem.py): build/hakmem finds build/libhakmem.so
+# and its launcher build/hakmem-exec next to itself; the installed one has
+# the install's LIBDIR written in (launcher in LIBDIR/hakmem/).
+$(BUILD)/hakmem: tools/hakmem.py
+	@mkdir -p $(BUILD)
+	@echo "  GEN   $@"
+	@install -m 755 $< $@
+
+$(BUILD)/hakmem-exec: tools/hakmem-exec.c Makefile
+	@mkdir -p $(BUILD)
+	@echo "  CC    $<"
+	@$(CC) -std=c11 -D_GNU_SOURCE $(WARN) -O2 $(CFLAGS) $< -o $@ $(LDFLAGS)
+
 # Written at install time: it records this install's PREFIX.
 .PHONY: $(BUILD)/hakmem.pc
 $(BUILD)/hakmem.pc:
@@ -72,8 +86,11 @@ $(BUILD)/hakmem.pc:
 	@printf 'prefix=%s\nlibdir=%s\nincludedir=%s\n\nName: hakmem\nDescription: hakmem memory allocator\nVersion: 0.1.0\nLibs: -L$${libdir} -lhakmem -pthread\nCflags: -I$${includedir}\n' \
 	  "$(PREFIX)" "$(LIBDIR)" "$(INCDIR)" > $@
 
-install: $(LIBS) $(BUILD)/hakmem.pc
-	install -d $(DESTDIR)$(LIBDIR)/pkgconfig $(DESTDIR)$(INCDIR)
+install: $(LIBS) $(BUILD)/hakmem.pc $(BUILD)/hakmem $(BUILD)/hakmem-exec
+	install -d $(DESTDIR)$(LIBDIR)/pkgconfig $(DESTDIR)$(INCDIR) $(DESTDIR)$(BINDIR) $(DESTDIR)$(LIBDIR)/hakmem
+	install -m 755 $(BUILD)/hakmem-exec $(DESTDIR)$(LIBDIR)/hakmem/
+	sed 's|^LIBDIR = None .*|LIBDIR = "$(LIBDIR)"|' tools/hakmem.py > $(DESTDIR)$(BINDIR)/hakmem
+	chmod 755 $(DESTDIR)$(BINDIR)/hakmem
 	install -m 755 $(BUILD)/libhakmem.so $(DESTDIR)$(LIBDIR)/
 	install -m 644 $(BUILD)/libhakmem.a $(BUILD)/libhakmem_core.a $(DESTDIR)$(LIBDIR)/
 	install -m 644 include/hakmem.h $(DESTDIR)$(INCDIR)/
@@ -82,7 +99,9 @@ install: $(LIBS) $(BUILD)/hakmem.pc
 uninstall:
 	rm -f $(DESTDIR)$(LIBDIR)/libhakmem.so $(DESTDIR)$(LIBDIR)/libhakmem.a \
 	  $(DESTDIR)$(LIBDIR)/libhakmem_core.a $(DESTDIR)$(INCDIR)/hakmem.h \
-	  $(DESTDIR)$(LIBDIR)/pkgconfig/hakmem.pc
+	  $(DESTDIR)$(LIBDIR)/pkgconfig/hakmem.pc $(DESTDIR)$(BINDIR)/hakmem \
+	  $(DESTDIR)$(LIBDIR)/hakmem/hakmem-exec
+	-rmdir $(DESTDIR)$(LIBDIR)/hakmem 2>/dev/null
 
 test: $(LIBS)
 	./scripts/run_tests.sh
