@@ -312,6 +312,26 @@ static void heap_window_end(hak_heap_t *h) {
   heap_report(h);
 }
 
+/* A refill of one block (large classes): carved and handed out as it is.
+ * Linking it into the SLL first would write into it, and fault in a page
+ * of a block the program may never touch. NULL: refill_sll's way applies. */
+static void *carve_one(hak_heap_t *h, unsigned cls) {
+  hak_slab_t *s = h->cur[cls];
+  if (!s) {
+    if (!(s = next_slab(h, cls))) return NULL;
+    h->cur[cls] = s;
+  }
+  char *end = hak_slab_end(s);
+  if (s->tc.free || s->geo.carve >= end) return NULL;
+  void *b = s->geo.carve;
+  hak_slab_set_carve(s, s->geo.carve + s->geo.bsize);
+  s->tc.used++;
+  h->sll[cls].n_alloc++;
+  h->sll[cls].n_direct++;
+  if (s->geo.carve >= end) h->cur[cls] = NULL; /* full: returns via partial */
+  return b;
+}
+
 void *hak_heap_refill_alloc(size_t size, hak_heap_t *h, unsigned cls) {
   if (HAK_UNLIKELY(h == &g_empty_heap)) return refill_init_thread(size);
   hak_housekeep_start_pending();
@@ -327,6 +347,10 @@ void *hak_heap_refill_alloc(size_t size, hak_heap_t *h, unsigned cls) {
     h->n_refill[cls]++;
     h->win_refill[cls]++;
     if (++h->win_events >= HAK_ACE_HEAP_EVENTS) heap_window_end(h);
+    if (h->batch[cls] == 1) {
+      void *b = carve_one(h, cls);
+      if (b) return b;
+    }
     if (!refill_sll(h, cls, h->batch[cls])) {
       errno = ENOMEM;
       return NULL;
