@@ -1,6 +1,7 @@
 /* Big blocks and BigCache. Every operation here costs a syscall or more, so a
  * single short lock over the live list and the cache is cheap by comparison. */
 #include "backend/big.h"
+#include "backend/housekeep.h"
 #include "base/config.h"
 #include "base/counters.h"
 #include "base/lock.h"
@@ -238,6 +239,7 @@ void hak_big_free(hak_big_t *h) {
   live_remove(h);
   hak_unlock(&g_big_lock);
   cache_put(h, now);
+  hak_housekeep_poke(); /* BigCache's expiry needs no further call */
 }
 
 static void *big_resize(hak_big_t *h, size_t size);

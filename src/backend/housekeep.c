@@ -37,6 +37,7 @@ static void futex(_Atomic uint32_t *w, int op, uint32_t val) {
 
 static void *bg_main(void *arg) {
   (void)arg;
+  pthread_setname_np(pthread_self(), "hakmem-bg"); /* what top and /proc show */
   unsigned idle = 0;
   for (;;) {
     uint32_t tick = g_cfg.decay_ms / 4 ? g_cfg.decay_ms / 4 : 1;
@@ -78,16 +79,27 @@ void hak_housekeep_start(void) {
   atomic_store_explicit(&g_bg, rc == 0 ? BG_RUNNING : BG_FAILED, memory_order_release);
 }
 
+static void wake(void) {
+  if (atomic_load_explicit(&g_bg, memory_order_acquire) != BG_RUNNING ||
+      !atomic_load_explicit(&g_bg_parked, memory_order_relaxed))
+    return;
+  uint32_t one = 1;
+  if (atomic_compare_exchange_strong(&g_bg_parked, &one, 0)) futex(&g_bg_parked, FUTEX_WAKE, 1);
+}
+
 void hak_housekeep(void) {
   hak_bigcache_expire(); /* a relaxed load, and a clock read while BigCache holds something */
   int bg = atomic_load_explicit(&g_bg, memory_order_acquire);
   if (hak_sp_empty_bytes()) hak_sp_decay(now_ms(), CALL_BOUND);
   if (!g_cfg.background || !has_work()) return;
   if (bg == BG_OFF) atomic_store_explicit(&g_hk_start_pending, 1, memory_order_relaxed);
-  else if (bg == BG_RUNNING && atomic_load_explicit(&g_bg_parked, memory_order_relaxed)) {
-    uint32_t one = 1;
-    if (atomic_compare_exchange_strong(&g_bg_parked, &one, 0)) futex(&g_bg_parked, FUTEX_WAKE, 1);
-  }
+  else wake();
+}
+
+void hak_housekeep_poke(void) {
+  if (!g_cfg.background) return;
+  if (atomic_load_explicit(&g_bg, memory_order_acquire) == BG_OFF) hak_housekeep_start();
+  else wake();
 }
 
 /* Only the forking thread exists in the child: the next memory to return

@@ -22,6 +22,9 @@ HAK_INLINE void hak_housekeep_start_pending(void) {
   if (HAK_UNLIKELY(atomic_load_explicit(&g_hk_start_pending, memory_order_relaxed))) hak_housekeep_start();
 }
 void hak_housekeep_atfork_child(void);
+/* Memory to return appeared outside a heap's window (a Big free): start or
+ * wake the background thread. Called with no lock held. */
+void hak_housekeep_poke(void);
 
 #pragma GCC visibility pop
 

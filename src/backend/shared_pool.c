@@ -38,7 +38,12 @@ static hak_lock_t g_sp_lock = HAK_LOCK_INIT;       /* room lists, slot masks */
 static hak_lock_t g_sp_trim_lock = HAK_LOCK_INIT;  /* one trim or decay at a time */
 static hak_ss_t *g_room[HAK_SLOTS];                /* by longest UNUSED run, 1..31 */
 static size_t g_unused_ss;                         /* SuperSlabs with every slot UNUSED */
-static uint64_t g_last_decay;
+/* SuperSlabs that may have UNUSED slots still holding memory (EMPTY slabs
+ * turned into room for another class, and not all taken): decay gives that
+ * memory back too. */
+static hak_ss_t *g_dirty;
+static uint64_t g_last_decay, g_last_refaults;
+static size_t g_keep_now;
 
 /* --- EMPTY stacks ------------------------------------------------------------ */
 
@@ -153,9 +158,58 @@ static void slots_unuse_locked(hak_slab_t *head, bool decommitted) {
     atomic_fetch_or_explicit(&ss->decommitted_mask, m, memory_order_relaxed);
   } else {
     atomic_fetch_or_explicit(&ss->dirty_mask, m, memory_order_release);
+    if (!ss->on_dirty) {
+      ss->on_dirty = 1;
+      ss->dirty_next = g_dirty;
+      g_dirty = ss;
+    }
   }
   atomic_fetch_or_explicit(&ss->unused_mask, m, memory_order_release);
   room_update(ss);
+}
+
+/* Decommits the UNUSED slots that still hold memory, at most max_ss
+ * SuperSlabs of them. The slots are taken out of the room lists while
+ * their madvise runs, so no claim sees them half given back. */
+static size_t release_dirty(size_t max_ss) {
+  size_t released = 0;
+  for (size_t k = 0; k < max_ss; k++) {
+    hak_lock(&g_sp_lock);
+    hak_ss_t *ss = g_dirty;
+    uint32_t m = 0;
+    if (ss) {
+      g_dirty = ss->dirty_next;
+      ss->on_dirty = 0;
+      uint32_t unused = atomic_load_explicit(&ss->unused_mask, memory_order_relaxed);
+      m = unused & atomic_load_explicit(&ss->dirty_mask, memory_order_relaxed);
+      atomic_store_explicit(&ss->unused_mask, unused & ~m, memory_order_relaxed);
+      room_update(ss);
+    }
+    hak_unlock(&g_sp_lock);
+    if (!ss) break;
+    uint32_t done = 0;
+    for (uint32_t rest = m; rest;) {
+      unsigned first = (unsigned)__builtin_ctz(rest), n = 0;
+      while (first + n < HAK_SLOTS && (rest >> (first + n) & 1)) n++;
+      uint32_t run = hak_slots_mask(first, n);
+      rest &= ~run;
+      if (hak_os_decommit(hak_slot_addr(ss, first), (size_t)n << HAK_SLOT_SHIFT)) done |= run;
+    }
+    hak_os_commit_add(-((int64_t)__builtin_popcount(done) << HAK_SLOT_SHIFT));
+    released += (size_t)__builtin_popcount(done) << HAK_SLOT_SHIFT;
+    hak_lock(&g_sp_lock);
+    atomic_fetch_and_explicit(&ss->dirty_mask, ~done, memory_order_relaxed);
+    atomic_fetch_or_explicit(&ss->decommitted_mask, done, memory_order_relaxed);
+    atomic_fetch_or_explicit(&ss->unused_mask, m, memory_order_release);
+    room_update(ss);
+    if (m & ~done && !ss->on_dirty) { /* a refused madvise: try again later */
+      ss->on_dirty = 1;
+      ss->dirty_next = g_dirty;
+      g_dirty = ss;
+    }
+    hak_unlock(&g_sp_lock);
+  }
+  return released;
 }
 
 /* --- acquire and release ----------------------------------------------------- */
@@ -319,6 +373,7 @@ static size_t retire_unused(size_t spare) {
 size_t hak_sp_trim(size_t keep, size_t spare) {
   hak_lock(&g_sp_trim_lock);
   size_t released = release_empty(keep, SIZE_MAX);
+  released += release_dirty(SIZE_MAX);
   released += retire_unused(spare);
   atomic_store_explicit(&g_sp_low, atomic_load_explicit(&g_sp_empty_bytes, memory_order_relaxed),
                         memory_order_relaxed);
@@ -339,9 +394,20 @@ size_t hak_sp_decay(uint64_t now_ms, size_t max_slabs) {
     /* What stayed EMPTY for the whole tick is idle: it goes back. */
     uint64_t low = atomic_load_explicit(&g_sp_low, memory_order_relaxed);
     uint64_t now = atomic_load_explicit(&g_sp_empty_bytes, memory_order_relaxed);
-    size_t keep = atomic_load_explicit(&g_sp_keep, memory_order_relaxed);
+    /* The policy's reserve against refaults covers about twice what was
+     * faulted in again during the tick, and halves on each quiet tick, so a
+     * program that has settled, or takes a slab now and then, gets its
+     * memory back. */
+    uint64_t refaults = hak_cnt_get(&g_stats.sp_refaults);
+    size_t again = (size_t)(refaults - g_last_refaults) << (HAK_SLOT_SHIFT + 1);
+    size_t cap = atomic_load_explicit(&g_sp_keep, memory_order_relaxed);
+    g_keep_now = g_keep_now / 2 > again ? g_keep_now / 2 : again;
+    if (g_keep_now > cap) g_keep_now = cap;
+    g_last_refaults = refaults;
+    size_t keep = g_keep_now;
     if (low > now) low = now;
     if (low > keep) released = release_empty(now - (low - keep), max_slabs);
+    released += release_dirty(max_slabs);
     released += retire_unused(g_cfg.spare_superslabs);
     atomic_store_explicit(&g_sp_low, atomic_load_explicit(&g_sp_empty_bytes, memory_order_relaxed),
                           memory_order_relaxed);

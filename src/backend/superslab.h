@@ -68,6 +68,8 @@ typedef struct hak_ss {
   struct hak_ss *next, *prev;        /* the pool's room list (under its lock) */
   uint32_t room;                     /* longest run of UNUSED slots: the list it is on */
   uint32_t listed;                   /* on a room list */
+  uint32_t on_dirty;                 /* on the pool's list of SuperSlabs with dirty UNUSED slots */
+  struct hak_ss *dirty_next;
 } hak_ss_t;
 
 #define HAK_SS_HEADER ((size_t)HAK_SLOTS * sizeof(hak_slab_t)) /* 4 KiB: the header page */

@@ -389,6 +389,9 @@ void hak_heap_drain(hak_heap_t *h, unsigned cls) {
   h->win_drain[cls]++;
   if (++h->win_events >= HAK_ACE_HEAP_EVENTS) heap_window_end(h);
   drain_to(h, cls, h->sll[cls].cap / 2);
+  /* A program whose last act is to free everything still gets its memory
+   * back: the background thread may start here, the SLL being consistent. */
+  hak_housekeep_start_pending();
 }
 
 
