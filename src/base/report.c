@@ -12,9 +12,11 @@
 /* Minimal formatter: %s, %p, %d, %u, %lu, %zu, %llu. Async-signal-safe. */
 size_t hak_vfmt(char *buf, size_t cap, const char *f, va_list ap) {
   size_t n = 0;
+/* c is evaluated whether or not it fits: the loops below advance in it */
 #define PUT(c)                                                                                     \
   do {                                                                                             \
-    if (n + 1 < cap) buf[n++] = (c);                                                               \
+    char c_ = (char)(c);                                                                           \
+    if (n + 1 < cap) buf[n++] = c_;                                                                \
   } while (0)
   for (; *f; f++) {
     if (*f != '%') {
