@@ -171,8 +171,9 @@ int hak_parse_uint(const char *s, uint64_t *out) {
   uint64_t v = 0;
   if (!s || *s < '0' || *s > '9') return -1;
   for (; *s >= '0' && *s <= '9'; s++) {
-    if (v > (UINT64_MAX - 9) / 10) return -1;
-    v = v * 10 + (uint64_t)(*s - '0');
+    uint64_t d = (uint64_t)(*s - '0');
+    if (v > (UINT64_MAX - d) / 10) return -1;
+    v = v * 10 + d;
   }
   if (*s) return -1;
   *out = v;
@@ -184,8 +185,9 @@ int hak_parse_size(const char *s, uint64_t *out) {
   uint64_t v = 0;
   if (!s || *s < '0' || *s > '9') return -1;
   for (; *s >= '0' && *s <= '9'; s++) {
-    if (v > (UINT64_MAX - 9) / 10) return -1;
-    v = v * 10 + (uint64_t)(*s - '0');
+    uint64_t d = (uint64_t)(*s - '0');
+    if (v > (UINT64_MAX - d) / 10) return -1;
+    v = v * 10 + d;
   }
   unsigned shift = 0;
   switch (*s) {

@@ -70,8 +70,8 @@ bool hak_opt_runtime(int id); /* settable while the program runs */
 int hak_opt_store(int id, const char *value, bool runtime);
 /* The same for a number (mallopt): the option takes v as it would "v". */
 int hak_opt_store_u64(int id, uint64_t v);
-/* The current value as HAKMEM_* would spell it ("16m", "warn", "1.6");
- * returns its length (the whole length even when cap cuts it). */
+/* The current value as HAKMEM_* would spell it ("16m", "warn", "1.6"),
+ * NUL-terminated, cut to fit cap. */
 size_t hak_opt_format(int id, char *buf, size_t cap);
 /* The expanded HAKMEM_STATS_FILE (%p: the pid) into buf; false if unset. */
 bool hak_cfg_stats_path(char *buf, size_t cap);

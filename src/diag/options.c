@@ -55,7 +55,11 @@ HAK_API int hak_option_get(const char *name, char *buf, size_t len) {
   int id = hak_opt_find(name);
   if (id < 0) return ENOENT;
   if (!buf || !len) return ERANGE;
-  size_t n = hak_opt_format(id, buf, len);
+  char tmp[640]; /* more than any value: the longest is HAKMEM_STATS_FILE's 511 bytes */
+  hak_opt_format(id, tmp, sizeof tmp);
+  size_t n = strlen(tmp), k = n < len ? n : len - 1;
+  memcpy(buf, tmp, k);
+  buf[k] = 0;
   return n < len ? 0 : ERANGE;
 }
 
