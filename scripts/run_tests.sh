@@ -38,6 +38,9 @@
 #                 checks of its statistics and report
 # real.*          real programs under LD_PRELOAD, output compared with the run
 #                 without hakmem (tests/real/NAME.py, inputs in tests/real/inputs/)
+# py.*            tests/test_NAME.py LIB.so WORKDIR: checks written in Python
+#                 (the hakmem command; the JSON and malloc_info as parsed by
+#                 Python's json and xml.etree); they build what they need
 set -u
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$ROOT" || exit 2
@@ -107,6 +110,11 @@ for cfg in debug hardened clang; do
   TESTS+=("build.$cfg|config|$cfg")
 done
 TESTS+=("lint.layers|lint|scripts/check_layers.py" "lint.bench|lint|scripts/bench.py --self-test")
+for src in tests/test_*.py; do
+  [ -e "$src" ] || continue
+  n=$(basename "$src" .py)
+  TESTS+=("py.${n#test_}|py|$src")
+done
 for p in stats python pytests sqlite git cc redis sort; do
   TESTS+=("real.$p|real|tests/real/$p.py")
 done
@@ -184,7 +192,7 @@ need_asan=0
 for t in "${SEL[@]}"; do
   IFS='|' read -r name kind src <<<"$t"
   case "$kind" in
-  real | lint) ;;
+  real | lint | py) ;;
   *) TARGETS+=("build-tests/status/$name") ;;
   esac
   case "$kind" in c-asan | unit-asan) need_asan=1 ;; esac
@@ -239,7 +247,7 @@ for t in "${SEL[@]}"; do
     continue
   fi
   case "$kind" in
-  real | lint)
+  real | lint | py)
     if ! command -v python3 >/dev/null 2>&1; then
       fail "$name" "python3 is not installed"
       continue
@@ -259,7 +267,7 @@ for t in "${SEL[@]}"; do
     ;;
   esac
   case "$kind" in
-  real | lint) ;;
+  real | lint | py) ;;
   *)
     if ! built "$name"; then
       fail "$name" "compile error: $(build_error "$name")" "$LOGS/$name.build.log"
@@ -285,6 +293,9 @@ for t in "${SEL[@]}"; do
   lint) # src: the script and its arguments
     # shellcheck disable=SC2086
     (cd "$ROOT" && timeout -k 10 "$TIMEOUT" python3 $src) >"$log" 2>&1
+    ;;
+  py)
+    timeout -k 10 "$TIMEOUT" python3 "$ROOT/$src" "$LIBDIR/libhakmem.so" "$OUT/py/$name" >"$log" 2>&1
     ;;
   real)
     to=$TIMEOUT

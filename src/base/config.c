@@ -125,7 +125,7 @@ static const opt_t k_opts[HAK_OPT_COUNT] = {
                               "decommitted (ACE may raise it while memory churns); mallopt's "
                               "M_TRIM_THRESHOLD"},
     [HAK_OPT_SPARE_SUPERSLABS] = {"HAKMEM_SPARE_SUPERSLABS", T_UINT, 1, F(spare_superslabs), "2", 0, 65536,
-                                  NULL, "wholly unused SuperSlabs kept mapped; the rest are unmapped"},
+                                  NULL, "wholly unused SuperSlabs kept ready; decay gives the rest back to their arenas"},
     [HAK_OPT_MADV_FREE] = {"HAKMEM_MADV_FREE", T_BOOL, 0, F(madv_free), "0", 0, 0, k_bool,
                            "decommit with MADV_FREE instead of MADV_DONTNEED (cheaper; the kernel "
                            "reclaims lazily)"},

@@ -1,0 +1,155 @@
+#!/usr/bin/env python3
+"""py.command: the hakmem command (tools/hakmem.py, build/hakmem).
+
+    tests/test_command.py LIB.so WORKDIR
+
+Uses the hakmem command next to LIB.so (make builds both into build/):
+  - --help; an unknown command fails;
+  - run: the report of a shell and its child (two processes, allocations
+    per tier, errors caught), the program's exit status passed on, --json
+    with per-process objects whose sum is the total, a double free under
+    HAKMEM_ON_ERROR=warn counted as one error caught;
+  - compare --allocators glibc,hakmem --rounds 1 on /bin/true: a table with
+    both; a program whose exit status or (--check-output) output differs
+    between allocators fails with exit status 1 and says why; a missing
+    allocator is named and left out;
+  - options: the table, and docs/CONFIG.md's option reference (between its
+    OPTIONS markers) is what `hakmem options --markdown` prints.
+No timing is asserted.
+"""
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+failures = []
+
+
+def check(cond, msg):
+    if not cond:
+        failures.append(msg)
+        print("CHECK FAILED " + msg, flush=True)
+    return cond
+
+
+def env():
+    return {k: v for k, v in os.environ.items() if not k.startswith("HAKMEM_") and k != "LD_PRELOAD"}
+
+
+def hk(cmd, *args, extra_env=None, **kw):
+    e = env()
+    if extra_env:
+        e.update(extra_env)
+    r = subprocess.run([cmd] + list(args), env=e, stdout=subprocess.PIPE, stderr=subprocess.PIPE, **kw)
+    return r.returncode, r.stdout.decode("utf-8", "replace"), r.stderr.decode("utf-8", "replace")
+
+
+def main():
+    if len(sys.argv) < 3:
+        print(__doc__)
+        return 2
+    lib, work = os.path.abspath(sys.argv[1]), os.path.abspath(sys.argv[2])
+    os.makedirs(work, exist_ok=True)
+    cmd = os.path.join(os.path.dirname(lib), "hakmem")
+    if not os.access(cmd, os.X_OK):
+        print("REASON: %s missing: run make" % cmd)
+        return 1
+    rc, out, err = hk(cmd, "--help")
+    check(rc == 0 and "usage:" in out and "hakmem compare" in out, "--help: rc %d" % rc)
+    rc, out, err = hk(cmd, "frobnicate")
+    check(rc == 2 and "unknown command" in err, "an unknown command: rc %d, %r" % (rc, err))
+    rc, out, err = hk(cmd, "run")
+    check(rc == 2 and "no PROGRAM" in err, "run without a program: rc %d, %r" % (rc, err))
+
+    # run: a shell and its child, the exit status passed on
+    rc, out, err = hk(cmd, "run", "--lib", lib, "--", "sh", "-c", "ls / >/dev/null; ls / | wc -l; exit 3")
+    print(err)
+    check(rc == 3, "hakmem run passes the exit status on: %d" % rc)
+    check("hakmem run: sh -c" in err and "(exit 3)" in err, "the report's first line")
+    m = re.search(r"processes with hakmem: (\d+)", err)
+    check(m and int(m.group(1)) >= 2, "a shell with a child is at least two processes: %r" % (m and m.group(0)))
+    check(re.search(r"allocations: tiny [\d,]+  mid [\d,]+  large [\d,]+  big [\d,]+", err) is not None,
+          "allocations per tier")
+    check(re.search(r"wall [\d.]+ s, CPU [\d.]+ s user \+ [\d.]+ s system, peak RSS [\d.]+ (KiB|MiB)", err),
+          "wall, CPU and peak RSS")
+    check("errors caught: 0" in err and "returned to the OS:" in err, "memory returned and errors caught")
+    check(out.strip().isdigit(), "the program's own stdout is untouched: %r" % out)
+
+    # --json: per-process objects and their sum
+    jf = os.path.join(work, "run.json")
+    rc, out, err = hk(cmd, "run", "--lib", lib, "--stats", "--json", jf, "--", "sh", "-c", "ls / >/dev/null; ls / | wc -l >/dev/null")
+    check(rc == 0, "run --json rc %d" % rc)
+    check("size classes used" in err and "per process:" in err, "--stats adds the details")
+    with open(jf) as f:
+        j = json.load(f)
+    procs = j["processes"]
+    check(len(procs) >= 2, "--json: %d processes" % len(procs))
+    check(j["total"]["mallocs"] == sum(p["mallocs"] for p in procs), "the total is the sum of the processes")
+    check(j["total"]["tier"]["tiny"]["mallocs"] == sum(p["tier"]["tiny"]["mallocs"] for p in procs),
+          "the per-tier total is the sum")
+    check(j["maxrss_kib"] > 0 and j["exit"] == 0, "maxrss and exit in --json")
+    check(len({p["pid"] for p in procs}) == len(procs), "one object per pid")
+
+    # errors caught: a double free with HAKMEM_ON_ERROR=warn
+    src = os.path.join(work, "dfree.c")
+    with open(src, "w") as f:
+        f.write("#include <stdlib.h>\nint main(void){char *volatile p=malloc(40);free(p);free(p);return 0;}\n")
+    exe = os.path.join(work, "dfree")
+    subprocess.run([os.environ.get("CC", "cc"), "-O0", "-fno-builtin", "-w", src, "-o", exe], check=True)
+    rc, out, err = hk(cmd, "run", "--lib", lib, "--", exe, extra_env={"HAKMEM_ON_ERROR": "warn"})
+    check(rc == 0 and "errors caught: 1" in err, "a double free under warn is one error caught: rc %d, %r" % (rc, err[-300:]))
+
+    # compare
+    rc, out, err = hk(cmd, "compare", "--lib", lib, "--allocators", "glibc,hakmem", "--rounds", "1", "--", "true")
+    print(out + err)
+    check(rc == 0, "compare glibc,hakmem on true: rc %d, %r" % (rc, err[-300:]))
+    check(re.search(r"^\| glibc \| [\d.]+ \([\d.]+x\) \|", out, re.M) and re.search(r"^\| hakmem \|", out, re.M),
+          "the table has a row per allocator")
+    check("round 1/1" in err, "progress on stderr")
+    rc, out, err = hk(cmd, "compare", "--lib", lib, "--allocators", "glibc,hakmem", "--rounds", "1", "--",
+                      "sh", "-c", 'test -n "$LD_PRELOAD" && exit 5; exit 0')
+    check(rc == 1 and "exit status differs" in err and "glibc exited 0" in err and "exited 5" in err,
+          "an exit status that differs fails loudly: rc %d, %r" % (rc, err[-300:]))
+    rc, out, err = hk(cmd, "compare", "--lib", lib, "--allocators", "glibc,hakmem", "--rounds", "1", "--check-output",
+                      "--", "sh", "-c", "echo $LD_PRELOAD")
+    check(rc == 1 and "stdout differs" in err, "an output that differs fails with --check-output: rc %d" % rc)
+    rc, out, err = hk(cmd, "compare", "--lib", lib, "--allocators", "glibc,hakmem", "--rounds", "2", "--check-output",
+                      "--", "sh", "-c", "echo same")
+    check(rc == 0, "the same output passes --check-output: rc %d, %r" % (rc, err[-200:]))
+    rc, out, err = hk(cmd, "compare", "--lib", lib, "--allocators", "glibc,hakmem,ghost=/nonexistent/libghost.so",
+                      "--rounds", "1", "--", "true")
+    check(rc == 0 and "ghost is missing" in err and "not measured (missing): ghost" in out,
+          "a missing allocator is named and left out: rc %d" % rc)
+    rc, out, err = hk(cmd, "compare", "--rounds", "0", "--", "true")
+    check(rc == 2 and "--rounds" in err, "--rounds 0 is refused")
+    if shutil.which("gnuplot"):
+        png = os.path.join(work, "c.png")
+        rc, out, err = hk(cmd, "compare", "--lib", lib, "--allocators", "glibc,hakmem", "--rounds", "1",
+                          "--chart", png, "--", "true")
+        check(rc == 0 and os.path.getsize(png) > 1000, "--chart wrote a PNG")
+
+    # options, and the reference in docs/CONFIG.md
+    rc, out, err = hk(cmd, "options", "--lib", lib)
+    check(rc == 0 and "HAKMEM_EMPTY_BUDGET=16m" in out, "hakmem options: rc %d" % rc)
+    rc, md, err = hk(cmd, "options", "--markdown", "--lib", lib)
+    with open(os.path.join(ROOT, "docs", "CONFIG.md")) as f:
+        doc = f.read()
+    m = re.search(r"<!-- OPTIONS:BEGIN[^>]*-->\n(.*?)<!-- OPTIONS:END -->", doc, re.S)
+    if check(m is not None, "docs/CONFIG.md has no OPTIONS:BEGIN/END block"):
+        check(m.group(1).strip() == md.strip(),
+              "docs/CONFIG.md's option reference is not what `build/hakmem options --markdown` prints "
+              "(regenerate it)")
+
+    if failures:
+        print("REASON: " + failures[0])
+        print("command.py: %d check(s) failed" % len(failures))
+        return 1
+    print("command.py: ok")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
