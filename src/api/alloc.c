@@ -2,6 +2,7 @@
  * tier: one compare for Tiny, one more for MidPool, one more for LargePool,
  * each followed by one table lookup; everything larger is Big. */
 #include "hakmem.h"
+#include "backend/arena.h"
 #include "backend/big.h"
 #include "backend/lookup.h"
 #include "backend/shared_pool.h"
@@ -86,13 +87,16 @@ HAK_API size_t hak_malloc_usable_size(const void *p) {
 
 /* hak_owns may be asked about a block another thread is freeing this very
  * moment: the big lock keeps Big mappings (unmapped only after their registry
- * bit is cleared under that lock) mapped while it reads their headers;
- * SuperSlabs live in arenas, which are never unmapped. */
+ * bit is cleared under that lock) mapped while it reads their headers, and
+ * the reader count keeps arenas (unmapped only by hak_arena_release_free,
+ * once no reader is inside). */
 HAK_API int hak_owns(const void *p) {
   if (!p) return 0;
   hak_init();
   hak_big_lock();
+  hak_sp_reader_enter();
   int r = hak_ptr_is_ours(hak_lookup(p, HAK_LOOKUP_LOCKED).kind);
+  hak_sp_reader_exit();
   hak_big_unlock();
   return r;
 }
@@ -240,6 +244,8 @@ HAK_API int hak_malloc_trim(size_t pad) {
   hak_heap_collect_abandoned();
   size_t released = hak_bigcache_flush();
   released += hak_sp_trim(pad, 0);
+  /* Address space too: under RLIMIT_AS, empty reservations count. */
+  if (!pad) released += hak_arena_release_free(hak_sp_quiescent);
   return released > 0;
 }
 

@@ -70,19 +70,26 @@ static long find_run(const arena_t *a, size_t n) {
  * series, or smaller when the OS refuses that much address space. */
 static arena_t *arena_reserve(size_t n) {
   unsigned k = atomic_load_explicit(&g_narenas, memory_order_relaxed);
-  if (k >= HAK_ARENA_MAX) return NULL;
+  unsigned slot = k;
+  for (unsigned i = 0; i < k; i++)
+    if (!g_arenas[i].base) { /* released by hak_arena_release_free */
+      slot = i;
+      break;
+    }
+  if (slot >= HAK_ARENA_MAX) return NULL;
   size_t size = g_next_size;
   char *base = NULL;
   while (size >= n * CHUNK && !(base = hak_os_map_aligned(size, CHUNK))) size /= 2;
   if (!base) return NULL;
-  arena_t *a = &g_arenas[k];
+  arena_t *a = &g_arenas[slot];
   a->base = base;
   a->nchunks = (uint32_t)(size / CHUNK);
   a->nfree = 0;
   set_bits(a, 0, a->nchunks, true, true);
   g_reserved += size;
   if (g_next_size < HAK_ARENA_LAST) g_next_size *= 2;
-  atomic_store_explicit(&g_narenas, k + 1, memory_order_release);
+  if (slot == k) atomic_store_explicit(&g_narenas, k + 1, memory_order_release);
+  if (slot < g_hint) g_hint = slot;
   hak_cnt_add(&g_stats.arenas, 1);
   return a;
 }
@@ -152,6 +159,24 @@ bool hak_arena_extend(void *p, size_t old, size_t n) {
   }
   hak_unlock(&g_arena_lock);
   return ok;
+}
+
+size_t hak_arena_release_free(bool (*quiescent)(void)) {
+  size_t released = 0;
+  hak_lock(&g_arena_lock);
+  unsigned k = atomic_load_explicit(&g_narenas, memory_order_relaxed);
+  for (unsigned i = 0; i < k && quiescent(); i++) {
+    arena_t *a = &g_arenas[i];
+    if (!a->base || a->nfree != a->nchunks) continue;
+    size_t size = (size_t)a->nchunks * CHUNK;
+    hak_os_unmap(a->base, size);
+    a->base = NULL;
+    a->nchunks = a->nfree = 0;
+    g_reserved -= size;
+    released += size;
+  }
+  hak_unlock(&g_arena_lock);
+  return released;
 }
 
 void hak_arena_usage(size_t *reserved, size_t *in_use, size_t *count) {

@@ -27,6 +27,10 @@ void hak_arena_free(void *p, size_t n, bool zero);
 bool hak_arena_extend(void *p, size_t old, size_t n);
 /* Whether p lies in an arena (for callers that must know how to free it). */
 bool hak_arena_contains(const void *p);
+/* Unmaps the arenas that hold no chunk in use, when quiescent() says no
+ * reader can be looking into one: for malloc_trim and for a mapping the OS
+ * refused (under RLIMIT_AS the reservations count). Returns bytes released. */
+size_t hak_arena_release_free(bool (*quiescent)(void));
 /* Bytes reserved, and of those the bytes in chunks handed out. */
 void hak_arena_usage(size_t *reserved, size_t *in_use, size_t *count);
 void hak_arena_lock(void);

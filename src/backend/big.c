@@ -1,6 +1,8 @@
 /* Big blocks and BigCache. Every operation here costs a syscall or more, so a
  * single short lock over the live list and the cache is cheap by comparison. */
 #include "backend/big.h"
+#include "backend/arena.h"
+#include "backend/shared_pool.h"
 #include "backend/housekeep.h"
 #include "base/config.h"
 #include "base/counters.h"
@@ -205,6 +207,8 @@ void *hak_big_alloc(size_t size, size_t align, bool *zero) {
   } else {
     hak_cnt_add(&g_stats.bigcache_misses, 1);
     h = hak_os_map_aligned(need, map_align);
+    /* Refused: empty arenas may hold the address space (RLIMIT_AS). */
+    if (!h && hak_arena_release_free(hak_sp_quiescent)) h = hak_os_map_aligned(need, map_align);
     if (!h) {
       errno = ENOMEM;
       return NULL;

@@ -23,6 +23,10 @@
 static _Atomic uint64_t g_sp_empty[HAK_NCLASS];
 static _Atomic uint64_t g_sp_empty_bytes;
 static _Atomic uint64_t g_sp_empty_count;
+/* Threads inside a stage-1 pop or hak_owns: an arena with no chunk in use is
+ * unmapped only when this is seen at zero, so no reader of a stale slab id
+ * or header finds its memory gone. */
+static _Atomic uint64_t g_sp_readers;
 /* The least EMPTY bytes seen since the last decay tick: memory that stayed
  * EMPTY the whole tick, which decay returns. */
 static _Atomic uint64_t g_sp_low;
@@ -65,6 +69,7 @@ static void empty_push(hak_slab_t *s) {
 
 static hak_slab_t *empty_pop(unsigned cls) {
   if (!(uint32_t)atomic_load_explicit(&g_sp_empty[cls], memory_order_relaxed)) return NULL;
+  atomic_fetch_add_explicit(&g_sp_readers, 1, memory_order_seq_cst);
   hak_slab_t *s = NULL;
   uint64_t old = atomic_load_explicit(&g_sp_empty[cls], memory_order_acquire);
   while ((uint32_t)old) {
@@ -76,6 +81,7 @@ static hak_slab_t *empty_pop(unsigned cls) {
       break;
     s = NULL;
   }
+  atomic_fetch_sub_explicit(&g_sp_readers, 1, memory_order_release);
   if (s) {
     uint64_t now = atomic_fetch_sub_explicit(&g_sp_empty_bytes, (uint64_t)s->geo.nslots << HAK_SLOT_SHIFT,
                                              memory_order_relaxed) -
@@ -429,6 +435,10 @@ void hak_sp_set_budget(size_t bytes) {
                         memory_order_relaxed);
 }
 
+void hak_sp_reader_enter(void) { atomic_fetch_add_explicit(&g_sp_readers, 1, memory_order_seq_cst); }
+void hak_sp_reader_exit(void) { atomic_fetch_sub_explicit(&g_sp_readers, 1, memory_order_release); }
+bool hak_sp_quiescent(void) { return atomic_load_explicit(&g_sp_readers, memory_order_seq_cst) == 0; }
+
 size_t hak_sp_empty_bytes(void) { return atomic_load_explicit(&g_sp_empty_bytes, memory_order_relaxed); }
 size_t hak_sp_empty_slabs(void) { return atomic_load_explicit(&g_sp_empty_count, memory_order_relaxed); }
 
@@ -443,4 +453,5 @@ void hak_sp_unlock_all(void) {
 void hak_sp_reset_locks(void) {
   hak_lock_reset(&g_sp_lock);
   hak_lock_reset(&g_sp_trim_lock);
+  atomic_store_explicit(&g_sp_readers, 0, memory_order_relaxed); /* the other threads are gone */
 }

@@ -25,6 +25,11 @@ size_t hak_sp_trim(size_t keep, size_t spare);
  * stayed EMPTY since the last tick go back to the OS (at most max_slabs
  * slabs per call), joined into as few madvise calls as adjacency allows. */
 size_t hak_sp_decay(uint64_t now_ms, size_t max_slabs);
+/* Around a read of a header at an address the reader does not own
+ * (hak_owns); quiescent: no such reader now (arena release). */
+void hak_sp_reader_enter(void);
+void hak_sp_reader_exit(void);
+bool hak_sp_quiescent(void);
 size_t hak_sp_empty_bytes(void);
 size_t hak_sp_empty_slabs(void);
 void hak_sp_lock_all(void);
