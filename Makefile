@@ -103,7 +103,7 @@ uninstall:
 	  $(DESTDIR)$(LIBDIR)/hakmem/hakmem-exec
 	-rmdir $(DESTDIR)$(LIBDIR)/hakmem 2>/dev/null
 
-test: $(LIBS)
+test: $(LIBS) $(BUILD)/hakmem $(BUILD)/hakmem-exec
 	./scripts/run_tests.sh
 
 bench: $(LIBS)
