@@ -8,7 +8,9 @@
  * also while a trim decommits next door), hand a quarter of them to the
  * next thread (remote frees), check and free the rest and what the previous
  * thread handed over. TRIMMERS more threads call malloc_trim(0) in a loop
- * (decommit, SuperSlab retirement) until the workers finish. What is
+ * (decommit, SuperSlab retirement) until the workers finish; one of them
+ * also reads the statistics now and then (hak_stats_get, and hak_stat
+ * "active", which walks the SuperSlab headers). What is
  * checked: every block's contents, calloc zeroes, that it completes (the
  * runner's timeout catches a lost wake-up), and that afterwards a
  * malloc_trim(0) leaves no EMPTY slab behind. Nothing about time.
@@ -96,10 +98,18 @@ static void *worker(void *arg) {
 }
 
 static void *trimmer(void *arg) {
-  (void)arg;
+  int id = (int)(intptr_t)arg;
   while (atomic_load(&workers_left) > 0) {
     malloc_trim(0);
-    atomic_fetch_add_explicit(&n_trims, 1, memory_order_relaxed);
+    long t = atomic_fetch_add_explicit(&n_trims, 1, memory_order_relaxed);
+    /* the statistics read the other threads' heaps and walk the SuperSlab
+     * headers while they change */
+    if (id == 0 && t % 8 == 0) {
+      hak_stats_t s;
+      hk_stats(&s);
+      uint64_t v;
+      (void)hk_stat_named("active", &v);
+    }
     struct timespec ts = {0, 200000};
     nanosleep(&ts, NULL);
   }
@@ -122,7 +132,7 @@ int main(int argc, char **argv) {
   for (int i = 0; i < nthreads; i++)
     REQUIRE(pthread_create(&th[i], NULL, worker, (void *)(intptr_t)i) == 0, "pthread_create failed");
   for (int i = 0; i < TRIMMERS; i++)
-    REQUIRE(pthread_create(&th[nthreads + i], NULL, trimmer, NULL) == 0, "pthread_create failed");
+    REQUIRE(pthread_create(&th[nthreads + i], NULL, trimmer, (void *)(intptr_t)i) == 0, "pthread_create failed");
   for (int i = 0; i < nthreads + TRIMMERS; i++) pthread_join(th[i], NULL);
   /* blocks still in the mailboxes */
   for (int i = 0; i < nthreads; i++) {
