@@ -29,6 +29,10 @@
 # tests/unit_*.c (unit tests of the internals, -Isrc -Iinclude):
 #   NAME.core     linked with libhakmem_core.a
 #   NAME.asan     linked with the sanitizer core
+# tsan.NAME       the threaded tests (threads, fork, oversub, introspect,
+#                 unit_trim_race) in the hak_* API mode against the core built with
+#                 -fsanitize=thread (build-tsan/), suppressions in
+#                 tests/tsan.supp; any ThreadSanitizer report fails it
 # build.*         the library in its other configurations (debug, hardened,
 #                 clang), warnings as errors: a build mode that nothing
 #                 compiles breaks unseen
@@ -71,6 +75,7 @@ else
 fi
 LIBDIR="$ROOT/$LIBDIR"
 ASAN_DIR=build-asan
+TSAN_DIR=build-tsan
 OUT="$ROOT/build-tests" # tests/tests.mk gets it as build-tests, relative to $ROOT
 LOGS="$OUT/logs"
 CC=${CC:-cc}
@@ -105,6 +110,13 @@ for src in tests/unit_*.c; do
   [ -e "$src" ] || continue
   n=$(basename "$src" .c)
   TESTS+=("$n.core|unit-core|$src" "$n.asan|unit-asan|$src")
+done
+# ThreadSanitizer (tests/tests.mk TSAN_C, TSAN_UNIT): source, then arguments
+for t in "threads|tests/test_threads.c" "fork|tests/test_fork.c" "oversub|tests/test_oversub.c" \
+  "introspect|tests/test_introspect.c" "unit_trim_race|tests/unit_trim_race.c 1"; do
+  src=${t#*|}
+  [ -e "${src%% *}" ] || continue
+  TESTS+=("tsan.${t%%|*}|tsan|$src")
 done
 for cfg in debug hardened clang; do
   TESTS+=("build.$cfg|config|$cfg")
@@ -189,26 +201,31 @@ done
 # test whose build failed has no build-tests/status/NAME (tests/tests.mk)
 TARGETS=()
 need_asan=0
+need_tsan=0
 for t in "${SEL[@]}"; do
   IFS='|' read -r name kind src <<<"$t"
   case "$kind" in
   real | lint | py) ;;
   *) TARGETS+=("build-tests/status/$name") ;;
   esac
-  case "$kind" in c-asan | unit-asan) need_asan=1 ;; esac
+  case "$kind" in c-asan | unit-asan) need_asan=1 ;; tsan) need_tsan=1 ;; esac
 done
 [ $need_asan = 1 ] && TARGETS+=(build-tests/status/asan-core)
+[ $need_tsan = 1 ] && TARGETS+=(build-tests/status/tsan-core)
 rm -rf "$OUT/status"
 : >"$LOGS/build-asan.log"
+: >"$LOGS/build-tsan.log"
 if [ ${#TARGETS[@]} -gt 0 ]; then
   b0=$SECONDS
-  make -C "$ROOT" -f tests/tests.mk -k -j"$JOBS" OUT=build-tests ASAN_DIR="$ASAN_DIR" LIBDIR="$LIBDIR" \
+  make -C "$ROOT" -f tests/tests.mk -k -j"$JOBS" OUT=build-tests ASAN_DIR="$ASAN_DIR" TSAN_DIR="$TSAN_DIR" LIBDIR="$LIBDIR" \
     CC="$CC" CXX="$CXX" "${TARGETS[@]}" >"$LOGS/make.log" 2>&1
   [ $VERBOSE = 1 ] && echo "  (build: $((SECONDS - b0))s, $(grep -c '^  CC ' "$LOGS/make.log") compiled, $(grep -c '^  LD ' "$LOGS/make.log") linked)"
 fi
 built() { [ -f "$OUT/status/$1" ]; }
 ASAN_OK=0
 built asan-core && ASAN_OK=1
+TSAN_OK=0
+built tsan-core && TSAN_OK=1
 
 # why NAME did not build: the first error of its build log, else what make said
 build_error() {
@@ -225,7 +242,7 @@ reason_from_log() {
   local log=$1 r
   r=$(grep -m1 -E '^REASON: ' "$log" | sed 's/^REASON: //')
   [ -n "$r" ] || r=$(grep -m1 -E 'CHECK FAILED' "$log" | sed 's/^CHECK FAILED //')
-  [ -n "$r" ] || r=$(grep -m1 -E 'ERROR: AddressSanitizer|runtime error:|LeakSanitizer' "$log")
+  [ -n "$r" ] || r=$(grep -m1 -E 'ERROR: AddressSanitizer|runtime error:|LeakSanitizer|^SUMMARY: ThreadSanitizer|FATAL: ThreadSanitizer' "$log")
   [ -n "$r" ] || r=$(grep -m1 -E '^hakmem: ' "$log")
   [ -n "$r" ] || r=$(grep -v '^\s*$' "$log" | tail -n 1)
   printf '%s' "$r" | one_line
@@ -265,6 +282,14 @@ for t in "${SEL[@]}"; do
       continue
     fi
     ;;
+  tsan)
+    if [ $TSAN_OK = 0 ]; then
+      r=$(grep -m1 -iE 'error' "$LOGS/build-tsan.log")
+      [ -n "$r" ] || r=$(grep -m1 -E "No rule to make target|\*\*\*.*$TSAN_DIR" "$LOGS/make.log")
+      fail "$name" "the ThreadSanitizer core did not build: $(printf '%s' "$r" | one_line) (see $LOGS/build-tsan.log, $LOGS/make.log)" "$LOGS/build-tsan.log"
+      continue
+    fi
+    ;;
   esac
   case "$kind" in
   real | lint | py) ;;
@@ -290,6 +315,12 @@ for t in "${SEL[@]}"; do
   c-asan | unit-asan)
     timeout -k 10 "$TIMEOUT" env HK_TEST_SCALE="${HK_ASAN_SCALE:-50}" "$bin" >"$log" 2>&1
     ;;
+  tsan) # src: the source, then the program's arguments
+    # shellcheck disable=SC2086
+    timeout -k 10 "$TIMEOUT" env HK_TEST_SCALE="${HK_TSAN_SCALE:-20}" \
+      TSAN_OPTIONS="suppressions=$ROOT/tests/tsan.supp:halt_on_error=0:exitcode=66:die_after_fork=0:history_size=7${TSAN_OPTIONS:+:$TSAN_OPTIONS}" \
+      "$bin" ${src#"${src%% *}"} >"$log" 2>&1
+    ;;
   lint) # src: the script and its arguments
     # shellcheck disable=SC2086
     (cd "$ROOT" && timeout -k 10 "$TIMEOUT" python3 $src) >"$log" 2>&1
@@ -309,7 +340,7 @@ for t in "${SEL[@]}"; do
   echo "$name $secs" >>"$TIMES"
   [ $VERBOSE = 1 ] && echo "  ($name: ${secs}s)"
   if [ $rc = 0 ]; then
-    if grep -qE 'ERROR: AddressSanitizer|runtime error:' "$log"; then
+    if grep -qE 'ERROR: AddressSanitizer|runtime error:|WARNING: ThreadSanitizer' "$log"; then
       fail "$name" "sanitizer report: $(reason_from_log "$log")" "$log"
     else
       pass "$name"

@@ -9,14 +9,16 @@
 #   build-tests/status/NAME   written when NAME's binary is up to date (built
 #                             now or before); absent when its build failed
 #   build-tests/status/asan-core   the same for the sanitizer core
+#   build-tests/status/tsan-core   the same for the ThreadSanitizer core
 #   build-tests/NAME          the binary itself
 # Build logs: build-tests/logs/NAME.build.log (the compiler's and the
 # linker's output), build-tests/logs/build-asan.log (the failed compilations of
 # the sanitizer core); make's own output is run_tests.sh's logs/make.log.
 #
 # Variables: LIBDIR (the libraries tested, default build), OUT (build-tests),
-# ASAN_DIR (build-asan), CC, CXX. A change of compiler, flags or LIBDIR is
-# noticed (signature files in OUT/sig/) and rebuilds what it concerns.
+# ASAN_DIR (build-asan), TSAN_DIR (build-tsan), CC, CXX. A change of
+# compiler, flags or LIBDIR is noticed (signature files in OUT/sig/) and
+# rebuilds what it concerns.
 #
 # The sanitizer core (ASAN_DIR/libhakmem_core.a) is compiled here from the
 # top-level Makefile's CORE_SRC with its CFLAGS_ALL (plus the sanitizer
@@ -162,6 +164,57 @@ $(ASAN_DIR)/libhakmem_core.a: $(CORE_OBJ) $(SIG_ASAN) $(SIG_ASAN)-src
 $(OUT)/status/asan-core: $(ASAN_DIR)/libhakmem_core.a FORCE
 	@mkdir -p $(@D) && touch $@
 
+# ------------------------------------------------------- ThreadSanitizer
+# tsan.NAME: the threaded tests in the hak_* API mode (tests/test_NAME.c) or
+# as unit tests (tests/unit_NAME.c), against a core built with
+# -fsanitize=thread into TSAN_DIR, from the same sources and flags as the
+# ASan core. scripts/run_tests.sh runs them with tests/tsan.supp.
+TSAN_DIR   ?= build-tsan
+TSANFLAGS  := -fsanitize=thread -fno-omit-frame-pointer
+TSAN_C     := threads fork oversub introspect
+TSAN_UNIT  := unit_trim_race
+TSAN_BINS  := $(TSAN_C:%=$(OUT)/tsan.%) $(TSAN_UNIT:%=$(OUT)/tsan.%)
+SIG_TSAN   := $(OUT)/sig/tsan-core
+TSAN_LOG   := $(OUT)/logs/build-tsan.log
+all: $(TSAN_BINS:$(OUT)/%=$(OUT)/status/%)
+
+NEED_TSAN := $(if $(MAKECMDGOALS),$(filter all $(OUT)/tsan.% $(OUT)/status/tsan% $(TSAN_DIR)/%,$(MAKECMDGOALS)),yes)
+ifneq ($(NEED_TSAN),)
+TOP := env -u MAKEFLAGS -u MFLAGS -u MAKELEVEL $(firstword $(MAKE)) -s --no-print-directory -f Makefile
+TSAN_SRC    := $(shell $(TOP) print-CORE_SRC 2>/dev/null)
+TSAN_CFLAGS := $(shell $(TOP) print-CFLAGS_ALL DEBUG= HARDENED= CFLAGS='$(TSANFLAGS)' 2>/dev/null)
+ifneq ($(strip $(TSAN_SRC)),)
+$(call sig,$(SIG_TSAN),$(CC) | $(TSAN_CFLAGS))
+$(call sig,$(SIG_TSAN)-src,$(TSAN_SRC))
+endif
+endif
+TSAN_OBJ := $(TSAN_SRC:src/%.c=$(TSAN_DIR)/obj/%.o)
+$(SIG_TSAN) $(SIG_TSAN)-src:
+
+$(TSAN_OBJ): $(TSAN_DIR)/obj/%.o: src/%.c $(SIG_TSAN)
+	@mkdir -p $(@D) $(OUT)/logs
+	@echo "  CC    $@"
+	@$(CC) $(TSAN_CFLAGS) $(DEPFLAGS) -c $< -o $@ >$@.log 2>&1 || { cat $@.log >>$(TSAN_LOG); exit 1; }
+
+$(TSAN_DIR)/libhakmem_core.a: $(TSAN_OBJ) $(SIG_TSAN) $(SIG_TSAN)-src
+	@mkdir -p $(@D) $(OUT)/logs
+	@if [ -z "$(strip $(TSAN_SRC))" ] || [ -z "$(strip $(TSAN_CFLAGS))" ]; then \
+	  echo "error: \`make print-CORE_SRC\` and \`make print-CFLAGS_ALL\` of the top-level Makefile gave nothing" >>$(TSAN_LOG); exit 1; fi
+	@echo "  AR    $@"
+	@rm -f $@ && ar rcs $@ $(TSAN_OBJ)
+
+$(OUT)/status/tsan-core: $(TSAN_DIR)/libhakmem_core.a FORCE
+	@mkdir -p $(@D) && touch $@
+
+$(TSAN_C:%=$(OUT)/obj/tsan.%.o): $(OUT)/obj/tsan.%.o: tests/test_%.c $(SIG_CC) tests/tests.mk
+	$(call compile,$(CC) $(TCFLAGS) $(TSANFLAGS) -DHK_MODE_HAKAPI)
+$(TSAN_UNIT:%=$(OUT)/obj/tsan.%.o): $(OUT)/obj/tsan.%.o: tests/%.c $(SIG_CC) tests/tests.mk
+	$(call compile,$(CC) $(UCFLAGS) $(TSANFLAGS))
+$(TSAN_BINS): $(OUT)/%: $(OUT)/obj/%.o $(TSAN_DIR)/libhakmem_core.a $(SIG_LD)
+	$(call link,$(CC) $(TSANFLAGS) $< -o $@ $(TSAN_DIR)/libhakmem_core.a $(LDLIBS))
+$(TSAN_BINS:$(OUT)/%=$(OUT)/status/%): $(OUT)/status/%: $(OUT)/% FORCE
+	@mkdir -p $(@D) && touch $@
+
 # ------------------------------------------------- the other configurations
 cfg_vars_debug    := DEBUG=1 CC='$(CC)'
 cfg_vars_hardened := HARDENED=1 CC='$(CC)'
@@ -184,4 +237,4 @@ $(OUT)/status/build.%: $(OUT)/cfg-%/headers.stamp FORCE
 	$(MAKE) -s -f Makefile BUILD=$(OUT)/cfg-$* DEBUG= HARDENED= CFLAGS= $(cfg_vars_$*) \
 	  $(OUT)/cfg-$*/libhakmem.so $(OUT)/cfg-$*/libhakmem.a >$$log 2>&1 && touch $@
 
--include $(OBJS:.o=.d) $(CORE_OBJ:.o=.d)
+-include $(OBJS:.o=.d) $(CORE_OBJ:.o=.d) $(TSAN_BINS:$(OUT)/%=$(OUT)/obj/%.d) $(TSAN_OBJ:.o=.d)
