@@ -20,7 +20,6 @@ static arena_t g_arenas[HAK_ARENA_MAX];
 static _Atomic unsigned g_narenas; /* published after the arena is set up */
 static unsigned g_hint;            /* lowest arena that may have a free chunk */
 static size_t g_next_size = HAK_ARENA_FIRST;
-static size_t g_reserved, g_in_use;
 
 static bool bit(const arena_t *a, size_t i) { return (a->free_bits[i >> 6] >> (i & 63)) & 1; }
 
@@ -86,7 +85,6 @@ static arena_t *arena_reserve(size_t n) {
   a->nchunks = (uint32_t)(size / CHUNK);
   a->nfree = 0;
   set_bits(a, 0, a->nchunks, true, true);
-  g_reserved += size;
   if (g_next_size < HAK_ARENA_LAST) g_next_size *= 2;
   if (slot == k) atomic_store_explicit(&g_narenas, k + 1, memory_order_release);
   if (slot < g_hint) g_hint = slot;
@@ -114,7 +112,6 @@ void *hak_arena_alloc(size_t n, bool *zero) {
     }
   }
   while (g_hint < k && !g_arenas[g_hint].nfree) g_hint++;
-  if (p) g_in_use += n * CHUNK;
   hak_unlock(&g_arena_lock);
   return p;
 }
@@ -129,36 +126,15 @@ static arena_t *arena_of(const void *p) {
   return NULL;
 }
 
-bool hak_arena_contains(const void *p) { return arena_of(p) != NULL; }
-
 void hak_arena_free(void *p, size_t n, bool zero) {
   hak_lock(&g_arena_lock);
   arena_t *a = arena_of(p);
   HAK_ASSERT(a != NULL);
   size_t first = (size_t)((char *)p - a->base) / CHUNK;
   set_bits(a, first, n, true, zero);
-  g_in_use -= n * CHUNK;
   unsigned i = (unsigned)(a - g_arenas);
   if (i < g_hint) g_hint = i;
   hak_unlock(&g_arena_lock);
-}
-
-bool hak_arena_extend(void *p, size_t old, size_t n) {
-  hak_lock(&g_arena_lock);
-  arena_t *a = arena_of(p);
-  bool ok = false;
-  if (a) {
-    size_t first = (size_t)((char *)p - a->base) / CHUNK + old;
-    ok = first + n <= a->nchunks;
-    for (size_t i = first; ok && i < first + n; i++) ok = bit(a, i);
-    if (ok) {
-      ok = set_bits(a, first, n, false, false);
-      if (!ok) set_bits(a, first, n, true, false); /* not zero: no growth in place */
-      else g_in_use += n * CHUNK;
-    }
-  }
-  hak_unlock(&g_arena_lock);
-  return ok;
 }
 
 size_t hak_arena_release_free(bool (*quiescent)(void)) {
@@ -172,19 +148,10 @@ size_t hak_arena_release_free(bool (*quiescent)(void)) {
     hak_os_unmap(a->base, size);
     a->base = NULL;
     a->nchunks = a->nfree = 0;
-    g_reserved -= size;
     released += size;
   }
   hak_unlock(&g_arena_lock);
   return released;
-}
-
-void hak_arena_usage(size_t *reserved, size_t *in_use, size_t *count) {
-  hak_lock(&g_arena_lock);
-  *reserved = g_reserved;
-  *in_use = g_in_use;
-  *count = atomic_load_explicit(&g_narenas, memory_order_relaxed);
-  hak_unlock(&g_arena_lock);
 }
 
 void hak_arena_lock(void) { hak_lock(&g_arena_lock); }

@@ -1,6 +1,6 @@
 /* Arenas: address space reserved in large aligned ranges (MAP_NORESERVE,
  * growing geometrically from 64 MiB to 4 GiB), handed out in 2 MiB chunks.
- * SuperSlabs and Big blocks up to HAK_ARENA_BIG_MAX are carved from them, so
+ * SuperSlabs are carved from them (Big blocks still map their own), so
  * the number of mappings grows with the logarithm of the heap, and a heap
  * that has reached its size makes no mmap or munmap: a chunk given back
  * stays reserved for the next one. Touched once per chunk, never per block. */
@@ -13,7 +13,6 @@
 #define HAK_ARENA_FIRST ((size_t)64 << 20)
 #define HAK_ARENA_LAST ((size_t)4 << 30) /* the largest reservation */
 #define HAK_ARENA_MAX 256                 /* reservations; past them, plain mappings */
-#define HAK_ARENA_BIG_MAX ((size_t)64 << 20) /* Big runs larger than this get their own mapping */
 
 /* A run of n 2 MiB chunks, 2 MiB aligned; *zero tells whether its memory
  * reads zero (it does unless a decommit failed). NULL when the OS refuses
@@ -22,17 +21,10 @@ void *hak_arena_alloc(size_t n, bool *zero);
 /* Gives a run back; zero: its memory reads zero (decommitted or never
  * touched). */
 void hak_arena_free(void *p, size_t n, bool zero);
-/* Takes the n chunks right after a run of old chunks, if they are free:
- * growth in place, no syscall. */
-bool hak_arena_extend(void *p, size_t old, size_t n);
-/* Whether p lies in an arena (for callers that must know how to free it). */
-bool hak_arena_contains(const void *p);
 /* Unmaps the arenas that hold no chunk in use, when quiescent() says no
  * reader can be looking into one: for malloc_trim and for a mapping the OS
  * refused (under RLIMIT_AS the reservations count). Returns bytes released. */
 size_t hak_arena_release_free(bool (*quiescent)(void));
-/* Bytes reserved, and of those the bytes in chunks handed out. */
-void hak_arena_usage(size_t *reserved, size_t *in_use, size_t *count);
 void hak_arena_lock(void);
 void hak_arena_unlock(void);
 void hak_arena_reset_lock(void);

@@ -323,11 +323,6 @@ hak_big_t *hak_big_find(const void *p) {
   return found;
 }
 
-hak_big_t *hak_big_find_unregistered(const void *p) {
-  hak_big_t *h = hak_big_find(p);
-  return h && hak_big_user(h) == p ? h : NULL;
-}
-
 void hak_bigcache_expire(void) {
   uint64_t oldest = atomic_load_explicit(&g_cache_oldest, memory_order_relaxed);
   if (!oldest) return;

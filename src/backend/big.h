@@ -31,8 +31,6 @@ void *hak_big_alloc(size_t size, size_t align, bool *zero);
 void hak_big_free(hak_big_t *hdr);
 /* Resizes in place or by moving pages (no copy); NULL if it cannot. */
 void *hak_big_realloc(hak_big_t *hdr, size_t size);
-/* A big block whose alignment put it outside its header's 2 MiB region. */
-hak_big_t *hak_big_find_unregistered(const void *p);
 hak_big_t *hak_big_find(const void *p); /* the live big block containing p */
 hak_big_t *hak_big_find_locked(const void *p); /* the same, with hak_big_lock() held */
 size_t hak_bigcache_flush(void);

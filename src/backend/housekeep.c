@@ -4,11 +4,10 @@
 #include "backend/shared_pool.h"
 #include "base/config.h"
 #include "base/counters.h"
+#include "os/os.h"
 
 #include <errno.h>
 #include <linux/futex.h>
-#include <pthread.h>
-#include <signal.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
@@ -37,7 +36,6 @@ static void futex(_Atomic uint32_t *w, int op, uint32_t val) {
 
 static void *bg_main(void *arg) {
   (void)arg;
-  pthread_setname_np(pthread_self(), "hakmem-bg"); /* what top and /proc show */
   unsigned idle = 0;
   for (;;) {
     uint32_t tick = g_cfg.decay_ms / 4 ? g_cfg.decay_ms / 4 : 1;
@@ -63,20 +61,9 @@ void hak_housekeep_start(void) {
   atomic_store_explicit(&g_hk_start_pending, 0, memory_order_relaxed);
   int expect = BG_OFF;
   if (!atomic_compare_exchange_strong(&g_bg, &expect, BG_STARTING)) return;
-  pthread_attr_t attr;
-  pthread_attr_init(&attr);
-  pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-  pthread_attr_setstacksize(&attr, 128u << 10);
-  /* The program's signals are not for this thread. */
-  sigset_t all, old;
-  sigfillset(&all);
-  pthread_sigmask(SIG_SETMASK, &all, &old);
-  pthread_t t;
-  int rc = pthread_create(&t, &attr, bg_main, NULL);
-  pthread_sigmask(SIG_SETMASK, &old, NULL);
-  pthread_attr_destroy(&attr);
+  bool ok = hak_os_thread(bg_main, 128u << 10, "hakmem-bg");
   /* A program that may not make threads keeps the allocation-path return. */
-  atomic_store_explicit(&g_bg, rc == 0 ? BG_RUNNING : BG_FAILED, memory_order_release);
+  atomic_store_explicit(&g_bg, ok ? BG_RUNNING : BG_FAILED, memory_order_release);
 }
 
 static void wake(void) {

@@ -15,6 +15,7 @@
 #include "frontend/ace.h"
 #include "frontend/heap.h"
 #include "mem/registry.h"
+#include "os/os.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -413,19 +414,7 @@ static void *sig_main(void *arg) {
 
 static void sig_thread_start(void) {
   if (sem_init(&g_sig_sem, 0, 0) != 0) return;
-  pthread_attr_t attr;
-  pthread_attr_init(&attr);
-  pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-  pthread_attr_setstacksize(&attr, 64u << 10);
-  sigset_t all, old;
-  sigfillset(&all);
-  pthread_sigmask(SIG_SETMASK, &all, &old); /* the new thread inherits the full mask */
-  pthread_t t;
-  int rc = pthread_create(&t, &attr, sig_main, NULL);
-  pthread_sigmask(SIG_SETMASK, &old, NULL);
-  pthread_attr_destroy(&attr);
-  g_sig_thread = rc == 0;
-  if (rc == 0) pthread_setname_np(t, "hakmem-stats");
+  g_sig_thread = hak_os_thread(sig_main, 64u << 10, "hakmem-stats");
 }
 
 /* From the library's constructor: the first point where creating a thread

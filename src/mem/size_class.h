@@ -12,7 +12,6 @@
 #define HAK_MID_MAX 65536u
 #define HAK_LARGE_LIMIT (31u * 65536u) /* the largest block a SuperSlab can hold */
 #define HAK_NCLASS 77
-#define HAK_TINY_NCLASS 21
 #define HAK_MID_FIRST 21
 #define HAK_LARGE_FIRST 57
 

@@ -4,6 +4,8 @@
 #include "base/counters.h"
 
 #include <errno.h>
+#include <pthread.h>
+#include <signal.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
@@ -104,6 +106,22 @@ void *hak_os_remap_aligned(void *p, size_t old_size, size_t new_size, size_t ali
     return NULL;
   }
   return q;
+}
+
+bool hak_os_thread(void *(*fn)(void *), size_t stack, const char *name) {
+  pthread_attr_t attr;
+  pthread_attr_init(&attr);
+  pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+  pthread_attr_setstacksize(&attr, stack);
+  sigset_t all, old;
+  sigfillset(&all);
+  pthread_sigmask(SIG_SETMASK, &all, &old); /* the new thread inherits the full mask */
+  pthread_t t;
+  int rc = pthread_create(&t, &attr, fn, NULL);
+  pthread_sigmask(SIG_SETMASK, &old, NULL);
+  pthread_attr_destroy(&attr);
+  if (rc == 0) pthread_setname_np(t, name);
+  return rc == 0;
 }
 
 void hak_os_commit_add(int64_t delta) {

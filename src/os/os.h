@@ -19,6 +19,11 @@ void hak_os_hugepage(void *p, size_t size, bool on);
 void hak_os_protect_none(void *p, size_t size); /* guard pages (hardened build) */
 void hak_os_protect_rw(void *p, size_t size);
 
+/* A detached helper thread of hakmem's own, with every signal blocked (the
+ * program's signals are not for it) and a name that top and /proc show.
+ * False if the thread could not be made. */
+bool hak_os_thread(void *(*fn)(void *), size_t stack, const char *name);
+
 /* Fault injection for the tests: the k-th call of a kind in the mask
  * (counting from when the countdown is set) fails as if the OS refused. */
 enum { HAK_OS_FAIL_MAP = 1, HAK_OS_FAIL_REMAP = 2, HAK_OS_FAIL_ADVISE = 4 };
