@@ -43,6 +43,7 @@ typedef struct hak_heap {
   uint32_t win_refill[HAK_NCLASS], win_drain[HAK_NCLASS];
   uint32_t win_events;
   uint8_t quiet[HAK_NCLASS]; /* windows in a row without a refill or drain */
+  uint64_t trim_mark;        /* allocations counted at the previous malloc_trim */
   struct hak_heap *all_next;       /* every heap ever made (never freed) */
   struct hak_heap *abandoned_next; /* heaps of exited threads, for adoption */
   int in_use;
@@ -75,8 +76,15 @@ void hak_heap_collect_abandoned(void);
 /* Takes a block of class cls directly from a slab, bypassing the SLL, and
  * tells whether its memory is known to be zero (for calloc). */
 void *hak_heap_alloc_zero_aware(hak_heap_t *h, unsigned cls, bool *zero);
-/* Flushes this thread's SLLs back to their slabs (malloc_trim). */
+/* Flushes this thread's SLLs back to their slabs (thread exit). */
 void hak_heap_flush(hak_heap_t *h);
+/* malloc_trim's part: flushes like hak_heap_flush unless h made fewer than
+ * HAK_TRIM_ALLOCS_PER_CLASS allocations per class it caches since its
+ * previous malloc_trim. A flush costs the next allocations up to one refill
+ * per class, so a program calling malloc_trim in a loop pays at most one
+ * refill per that many allocations. Returns whether it flushed. */
+#define HAK_TRIM_ALLOCS_PER_CLASS 4
+bool hak_heap_trim(hak_heap_t *h);
 void hak_heap_atfork_child(void);
 void hak_heap_lock_all(void);
 void hak_heap_unlock_all(void);
