@@ -125,7 +125,10 @@ HAK_INLINE bool hak_is_block_start(const hak_slab_t *s, uintptr_t a) {
  * the block index k, so one compare against (carve - base) * c covers both
  * "is a block start" and "lies below the carve point". */
 HAK_INLINE bool hak_is_carved_block(const hak_slab_t *s, uintptr_t a) {
-  return (uint64_t)(a - s->geo.base) * s->geo.div_test < s->geo.carve_lim;
+  /* Relaxed: another thread's free or hak_owns reads the limit while the
+   * owner moves it up; any value it sees is at or past the block's carve. */
+  return (uint64_t)(a - s->geo.base) * s->geo.div_test <
+         __atomic_load_n(&s->geo.carve_lim, __ATOMIC_RELAXED);
 }
 
 /* Moves a slab's carve point; every slot keeps the limit so that free's check
@@ -133,7 +136,7 @@ HAK_INLINE bool hak_is_carved_block(const hak_slab_t *s, uintptr_t a) {
 HAK_INLINE void hak_slab_set_carve(hak_slab_t *head, char *carve) {
   uint64_t lim = (uint64_t)((uintptr_t)carve - head->geo.base) * head->geo.div_test;
   head->geo.carve = carve;
-  for (unsigned i = 0; i < head->geo.nslots; i++) head[i].geo.carve_lim = lim;
+  for (unsigned i = 0; i < head->geo.nslots; i++) __atomic_store_n(&head[i].geo.carve_lim, lim, __ATOMIC_RELAXED);
 }
 
 hak_ss_t *hak_ss_new(void); /* maps, initialises and registers a SuperSlab */
