@@ -131,6 +131,12 @@ HAK_INLINE bool hak_is_carved_block(const hak_slab_t *s, uintptr_t a) {
          __atomic_load_n(&s->geo.carve_lim, __ATOMIC_RELAXED);
 }
 
+/* The same for the slab's owner, the limit's only writer: a plain load,
+ * which the compiler folds into the compare (free's fast path). */
+HAK_INLINE bool hak_is_carved_block_owned(const hak_slab_t *s, uintptr_t a) {
+  return (uint64_t)(a - s->geo.base) * s->geo.div_test < s->geo.carve_lim;
+}
+
 /* Moves a slab's carve point; every slot keeps the limit so that free's check
  * reads only the slot it already has. */
 HAK_INLINE void hak_slab_set_carve(hak_slab_t *head, char *carve) {

@@ -135,7 +135,7 @@ HAK_INLINE bool hak_heap_free_fast(void *p) {
   hak_heap_t *h = t_heap;
   hak_slab_t *s = hak_slab_of(p);
   if (HAK_UNLIKELY(s->geo.owner != h)) return false;
-  if (HAK_UNLIKELY(!hak_is_carved_block(s, a))) return false;
+  if (HAK_UNLIKELY(!hak_is_carved_block_owned(s, a))) return false;
   hak_sll_t *l = (hak_sll_t *)((char *)h + s->geo.sll_off);
   if (HAK_UNLIKELY(p == l->head)) return false; /* double free, reported by the slow path */
   hak_sll_set_next(p, l->head);
