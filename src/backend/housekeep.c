@@ -26,7 +26,9 @@ static uint64_t now_ms(void) {
   return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
-static bool has_work(void) { return hak_sp_empty_bytes() != 0 || hak_bigcache_held(); }
+/* Memory to return: EMPTY slabs, UNUSED slots still dirty (a slab of one
+ * class that became room for another and was then given up), BigCache. */
+static bool has_work(void) { return hak_sp_empty_bytes() != 0 || hak_sp_has_dirty() || hak_bigcache_held(); }
 
 static void futex(_Atomic uint32_t *w, int op, uint32_t val) {
   int saved = errno;
@@ -77,7 +79,7 @@ static void wake(void) {
 void hak_housekeep(void) {
   hak_bigcache_expire(); /* a relaxed load, and a clock read while BigCache holds something */
   int bg = atomic_load_explicit(&g_bg, memory_order_acquire);
-  if (hak_sp_empty_bytes()) hak_sp_decay(now_ms(), CALL_BOUND);
+  if (hak_sp_empty_bytes() || hak_sp_has_dirty()) hak_sp_decay(now_ms(), CALL_BOUND);
   if (!g_cfg.background || !has_work()) return;
   if (bg == BG_OFF) atomic_store_explicit(&g_hk_start_pending, 1, memory_order_relaxed);
   else wake();

@@ -46,6 +46,8 @@ static size_t g_unused_ss;                         /* SuperSlabs with every slot
  * turned into room for another class, and not all taken): decay gives that
  * memory back too. */
 static hak_ss_t *g_dirty;
+/* SuperSlabs on g_dirty, for the background thread's test without the lock */
+static _Atomic uint32_t g_dirty_count;
 static uint64_t g_last_decay, g_last_refaults;
 static size_t g_keep_now;
 
@@ -168,6 +170,7 @@ static void slots_unuse_locked(hak_slab_t *head, bool decommitted) {
       ss->on_dirty = 1;
       ss->dirty_next = g_dirty;
       g_dirty = ss;
+      atomic_fetch_add_explicit(&g_dirty_count, 1, memory_order_relaxed);
     }
   }
   atomic_fetch_or_explicit(&ss->unused_mask, m, memory_order_release);
@@ -186,6 +189,7 @@ static size_t release_dirty(size_t max_ss) {
     if (ss) {
       g_dirty = ss->dirty_next;
       ss->on_dirty = 0;
+      atomic_fetch_sub_explicit(&g_dirty_count, 1, memory_order_relaxed);
       uint32_t unused = atomic_load_explicit(&ss->unused_mask, memory_order_relaxed);
       m = unused & atomic_load_explicit(&ss->dirty_mask, memory_order_relaxed);
       atomic_store_explicit(&ss->unused_mask, unused & ~m, memory_order_relaxed);
@@ -212,6 +216,7 @@ static size_t release_dirty(size_t max_ss) {
       ss->on_dirty = 1;
       ss->dirty_next = g_dirty;
       g_dirty = ss;
+      atomic_fetch_add_explicit(&g_dirty_count, 1, memory_order_relaxed);
     }
     hak_unlock(&g_sp_lock);
   }
@@ -439,6 +444,7 @@ void hak_sp_reader_enter(void) { atomic_fetch_add_explicit(&g_sp_readers, 1, mem
 void hak_sp_reader_exit(void) { atomic_fetch_sub_explicit(&g_sp_readers, 1, memory_order_release); }
 bool hak_sp_quiescent(void) { return atomic_load_explicit(&g_sp_readers, memory_order_seq_cst) == 0; }
 
+bool hak_sp_has_dirty(void) { return atomic_load_explicit(&g_dirty_count, memory_order_relaxed) != 0; }
 size_t hak_sp_empty_bytes(void) { return atomic_load_explicit(&g_sp_empty_bytes, memory_order_relaxed); }
 size_t hak_sp_empty_slabs(void) { return atomic_load_explicit(&g_sp_empty_count, memory_order_relaxed); }
 

@@ -31,6 +31,8 @@ void hak_sp_reader_enter(void);
 void hak_sp_reader_exit(void);
 bool hak_sp_quiescent(void);
 size_t hak_sp_empty_bytes(void);
+/* Whether UNUSED slots still hold memory (decay gives it back). */
+bool hak_sp_has_dirty(void);
 size_t hak_sp_empty_slabs(void);
 void hak_sp_lock_all(void);
 void hak_sp_unlock_all(void);
