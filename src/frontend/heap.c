@@ -464,17 +464,14 @@ void hak_heap_flush(hak_heap_t *h) {
   release_idle(h);
 }
 
-static uint64_t heap_allocs(const hak_heap_t *h) {
-  uint64_t n = 0;
-  for (unsigned c = 0; c < HAK_NCLASS; c++) n += h->sll[c].n_alloc; /* n_direct among them */
-  return n;
-}
-
 bool hak_heap_trim(hak_heap_t *h) {
   if (h == &g_empty_heap) return false;
-  uint64_t classes = 0;
-  for (unsigned c = 0; c < HAK_NCLASS; c++) classes += h->sll[c].head != NULL;
-  uint64_t allocs = heap_allocs(h), since = allocs - h->trim_mark;
+  uint64_t classes = 0, allocs = 0; /* n_alloc counts the direct ones too */
+  for (unsigned c = 0; c < HAK_NCLASS; c++) {
+    classes += h->sll[c].head != NULL;
+    allocs += h->sll[c].n_alloc;
+  }
+  uint64_t since = allocs - h->trim_mark;
   h->trim_mark = allocs;
   if (since < HAK_TRIM_ALLOCS_PER_CLASS * classes) return false;
   hak_heap_flush(h);
