@@ -50,9 +50,9 @@ static HAK_NOINLINE void free_slow(void *p) {
   case HAK_PTR_NULL: return;
   case HAK_PTR_BIG: hak_big_free(r.big); return;
   case HAK_PTR_BLOCK:
-    /* Ours, a valid block start, yet the fast path refused: it is the head
-     * of the SLL, i.e. freed twice in a row. */
-    if (r.slab->geo.owner == t_heap) hak_report_invalid("free", p, "double free", NULL);
+    /* Ours, a valid block start, yet the fast path refused: the block
+     * holds the heap's free key, so it is most likely free already. */
+    if (r.slab->geo.owner == t_heap) hak_heap_free_keyed(r.slab, p);
     else hak_heap_remote_free(r.slab, p);
     return;
   default: hak_report_invalid("free", p, r.why, r.block); return;

@@ -120,6 +120,16 @@ void hak_heap_remote_free(hak_slab_t *slot, void *p) {
   hak_slab_t *s = slot->geo.head;
   hak_heap_t *owner = slot->geo.owner;
   hak_heap_t *me = t_heap;
+  /* The owner's key: the block is free already, on the owner's SLL, its
+   * slab's free list or this remote list (none of which another thread may
+   * walk). A live block holds it only if the program wrote the owner heap's
+   * address into it. */
+  uintptr_t key = hak_free_key(owner);
+  if (HAK_UNLIKELY(*hak_block_key(p) == key)) {
+    hak_report_invalid("free", p, "double free", NULL);
+    return;
+  }
+  *hak_block_key(p) = key;
   if (me != &g_empty_heap) me->n_remote_out[s->geo.cls]++;
   else atomic_fetch_add_explicit(&g_remote_out_noheap[s->geo.cls], 1, memory_order_relaxed);
   void *old = atomic_load_explicit(&s->rem.list, memory_order_relaxed);
@@ -165,6 +175,37 @@ static void collect_pending(hak_heap_t *h) {
     }
     s = next;
   }
+}
+
+/* Whether p, a block of h's slab s, is free: on h's SLL for its class, or on
+ * the slab's free list once the remote frees are in. Walks at most the
+ * lists' counts, so a list a use after free damaged cannot loop it. */
+static bool block_is_free(hak_heap_t *h, hak_slab_t *s, void *p) {
+  if (atomic_load_explicit(&h->pending, memory_order_relaxed)) collect_pending(h);
+  hak_sll_t *l = (hak_sll_t *)((char *)h + s->geo.sll_off);
+  void *b = l->head;
+  for (uint32_t n = hak_sll_count(l); b && n; n--, b = hak_sll_next(b))
+    if (b == p) return true;
+  b = s->tc.free;
+  for (uint32_t n = s->tc.nfree; b && n; n--, b = hak_sll_next(b))
+    if (b == p) return true;
+  return false;
+}
+
+void hak_heap_free_keyed(hak_slab_t *slot, void *p) {
+  hak_heap_t *h = t_heap;
+  hak_slab_t *s = slot->geo.head;
+  if (block_is_free(h, s, p)) {
+    hak_report_invalid("free", p, "double free", NULL);
+    return;
+  }
+  /* A live block whose second word held the key by chance: the fast path's
+   * push. */
+  hak_sll_t *l = (hak_sll_t *)((char *)h + s->geo.sll_off);
+  *hak_block_key(p) = hak_free_key(h);
+  hak_sll_set_next(p, l->head);
+  l->head = p;
+  if (--l->room < 0) hak_heap_drain(h, s->geo.cls);
 }
 
 /* --- refill and drain -------------------------------------------------- */
@@ -324,6 +365,9 @@ static void *carve_one(hak_heap_t *h, unsigned cls) {
   char *end = hak_slab_end(s);
   if (s->tc.free || s->geo.carve >= end) return NULL;
   void *b = s->geo.carve;
+  /* A rewound slab's memory may hold an old key (hak_free_key); a fresh
+   * one is zero, and is not touched here. */
+  if (!s->geo.fresh) *hak_block_key(b) = 0;
   hak_slab_set_carve(s, s->geo.carve + s->geo.bsize);
   s->tc.used++;
   h->sll[cls].n_alloc++;
@@ -420,7 +464,7 @@ void *hak_heap_alloc_zero_aware(hak_heap_t *h, unsigned cls, bool *zero) {
   s->tc.used++;
   h->sll[cls].n_alloc++;
   h->sll[cls].n_direct++;
-  *zero = s->geo.fresh;
+  *zero = s->geo.fresh; /* if not, calloc clears the block, and its old key */
   return b;
 }
 

@@ -68,6 +68,9 @@ void *hak_heap_refill_alloc(size_t size, hak_heap_t *h, unsigned cls);
 void hak_heap_drain(hak_heap_t *h, unsigned cls);
 /* A free of p, a block of slab s that another thread's heap holds. */
 void hak_heap_remote_free(hak_slab_t *s, void *p);
+/* A free of p, a block of slab s that this thread's heap holds, whose key
+ * says it is free already: reported if the heap's lists hold it, else freed. */
+void hak_heap_free_keyed(hak_slab_t *s, void *p);
 uint64_t hak_heap_remote_out_noheap(unsigned cls);
 hak_heap_t *hak_heap_get(void); /* this thread's heap, created on first use; NULL if out of memory */
 void hak_heap_thread_exit(void);
@@ -95,9 +98,29 @@ HAK_INLINE void *hak_sll_next(void *b) { return *(void **)b; }
 HAK_INLINE void hak_sll_set_next(void *b, void *next) { *(void **)b = next; }
 #endif
 
+/* Double-free key. Every free block of a slab (on an SLL, on its slab's free
+ * list or remote list) holds in its second word the key of the heap that owns
+ * the slab; every block handed out has that word cleared first. So free finds
+ * a second free of a block by one compare, whichever list it sits on, and
+ * never writes a live block's data (a block whose second word the program set
+ * to the key by chance is told apart by a walk of the lists, in heap.c).
+ * Blocks are at least 16 bytes: link and key fit in every one, malloc(8)'s
+ * too. The key is the heap's address, which free holds in a register anyway;
+ * hardened builds mix in the free-list secret so that a use after free does
+ * not read a heap address. */
+HAK_INLINE uintptr_t hak_free_key(const struct hak_heap *h) {
+#ifdef HAKMEM_HARDENED
+  return (uintptr_t)h ^ g_sll_key;
+#else
+  return (uintptr_t)h;
+#endif
+}
+HAK_INLINE uintptr_t *hak_block_key(void *b) { return (uintptr_t *)b + 1; }
+
 /* The free-list pop, b being l's head (not NULL). */
 HAK_INLINE void *hak_sll_pop(hak_sll_t *l, void *b) {
   l->head = hak_sll_next(b);
+  *hak_block_key(b) = 0; /* a live block: see hak_free_key */
   l->room++;
   l->n_alloc++;
   return b;
@@ -128,8 +151,10 @@ HAK_INLINE bool hak_heap_free_fast(void *p) {
   hak_slab_t *s = hak_slab_of(p);
   if (HAK_UNLIKELY(s->geo.owner != h)) return false;
   if (HAK_UNLIKELY(!hak_is_carved_block(s, a))) return false;
+  uintptr_t key = hak_free_key(h);
+  if (HAK_UNLIKELY(*hak_block_key(p) == key)) return false; /* a double free, most likely: the slow path checks */
+  *hak_block_key(p) = key;
   hak_sll_t *l = (hak_sll_t *)((char *)h + s->geo.sll_off);
-  if (HAK_UNLIKELY(p == l->head)) return false; /* double free, reported by the slow path */
   hak_sll_set_next(p, l->head);
   l->head = p;
   if (HAK_UNLIKELY(--l->room < 0)) hak_heap_drain(h, s->geo.cls);
