@@ -99,7 +99,7 @@ HAK_API size_t hak_malloc_usable_size(const void *p) {
 HAK_API int hak_owns(const void *p) {
   if (!p) return 0;
   hak_init();
-  if (hak_guard_holds(p)) return hak_guard_usable(p, NULL) != 0;
+  if (hak_guard_holds(p)) return hak_guard_owns(p);
   hak_big_lock();
   hak_sp_reader_enter();
   int r = hak_ptr_is_ours(hak_lookup(p, HAK_LOOKUP_LOCKED).kind);

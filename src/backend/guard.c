@@ -187,6 +187,12 @@ size_t hak_guard_usable(const void *p, const char *fn) {
   return 0;
 }
 
+bool hak_guard_owns(const void *p) {
+  uintptr_t a = (uintptr_t)p;
+  int i = slot_of(a);
+  return i >= 0 && g_slot[i].state == SLOT_LIVE && a >= g_slot[i].user && a < slot_end((unsigned)i);
+}
+
 bool hak_guard_fault(const void *addr) {
   uintptr_t a = (uintptr_t)addr;
   if (!hak_guard_holds(addr)) return false;

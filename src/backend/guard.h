@@ -37,6 +37,8 @@ size_t hak_guard_usable(const void *p, const char *fn);
 /* In a SIGSEGV or SIGBUS handler: if addr lies in the pool, writes the
  * report (overflow, underflow or use after free) and returns true. */
 bool hak_guard_fault(const void *addr);
+/* Whether p points into a live guarded block (hak_owns). */
+bool hak_guard_owns(const void *p);
 void hak_guard_lock(void);
 void hak_guard_unlock(void);
 void hak_guard_atfork_child(void);

@@ -457,7 +457,12 @@ void *hak_heap_refill_alloc(size_t size, hak_heap_t *h, unsigned cls) {
       return NULL;
     }
   }
-  return alloc_counted(h, cls, hak_sll_pop(l, l->head));
+  /* sampled like the fast path's pops: a class that only ever refills
+   * (one block cached) is sampled too */
+  if (--l->tick == 0) return hak_heap_sample_alloc(size, h, cls);
+  void *b = hak_sll_pop(l, l->head);
+  if (HAK_UNLIKELY(g_cfg.junk)) memset(b, 0xAA, g_class[cls].size);
+  return b;
 }
 
 /* Gives an SLL's blocks back to their slabs, keeping the keep most recently
