@@ -3,9 +3,9 @@
  * slot), mapped PROT_NONE as address space only. A block is right-aligned
  * in its slot's data, so the byte past its end (after rounding to its
  * alignment) is on the guard page; only the pages it covers are made
- * readable. Freed, those pages go back to PROT_NONE and to the OS, and the
- * slot joins the tail of the free FIFO: it is reused only after every other
- * free slot, which is the bounded quarantine.
+ * readable. Freed, those pages go back to PROT_NONE (their memory is kept:
+ * 256 slots bound it) and the slot joins the tail of the free FIFO: it is
+ * reused only after every other free slot, which is the bounded quarantine.
  *
  * Backtraces come from glibc's backtrace(), primed at start-up: its first
  * call loads libgcc's unwinder (and allocates), later ones only read the
@@ -75,7 +75,9 @@ void *hak_guard_alloc(size_t size) {
   if (!g_guard_hi || size > HAK_GUARD_MAX || t_busy) return NULL;
   size_t align = size & -size;
   if (align < 16) align = 16;
-  if (align > HAK_PAGE) align = HAK_PAGE;
+  /* an aligned_alloc may have picked this size for an alignment above a
+   * page, which a slot's data does not have */
+  if (align > HAK_PAGE) return NULL;
   size_t need = size ? hak_align_up(size, 16) : 16;
   t_busy = 1;
   hak_lock(&g_guard_lock_);
@@ -172,7 +174,8 @@ void hak_guard_free(void *p) {
   t_busy = 0;
   uintptr_t first = a & ~(uintptr_t)(HAK_PAGE - 1);
   hak_os_protect_none((void *)first, slot_end((unsigned)i) - first);
-  hak_os_decommit((void *)first, slot_end((unsigned)i) - first);
+  /* no decommit: a slot keeps its pages (256 slots bound them), so reuse
+   * makes no page fault and free one system call less */
   hak_lock(&g_guard_lock_);
   g_fifo[(g_fifo_head + g_fifo_n) % SLOTS] = (uint16_t)i;
   g_fifo_n++;

@@ -26,7 +26,8 @@ HAK_INLINE bool hak_guard_holds(const void *p) { return (uintptr_t)p - g_guard_l
 void hak_guard_init(void);
 /* A guarded block of size bytes, aligned as a block of that size needs
  * (16 bytes, more for a multiple of a larger power of two, up to a page);
- * NULL when no slot is free. Never allocates. */
+ * NULL when no slot is free or the size is a multiple of twice a page.
+ * Never allocates. */
 void *hak_guard_alloc(size_t size);
 /* Frees a guarded block; a double free or a pointer that is not a live
  * guarded block's start is reported. */
