@@ -25,6 +25,9 @@
 #   NAME.asan     the hak_* API only (macros in tests/hk_test.h), linked with
 #                 the core built with -fsanitize=address,undefined
 #                 (build-asan/libhakmem_core.a, built by tests/tests.mk)
+#   NAME.debug.linked, NAME.debug.preload, NAME.hardened.linked,
+#   NAME.hardened.preload   for the safety tests (doublefree, guard): the same
+#                 against the DEBUG=1 and HARDENED=1 libraries of build.*
 # tests/test_*.cpp: NAME.linked and NAME.preload.
 # tests/unit_*.c (unit tests of the internals, -Isrc -Iinclude):
 #   NAME.core     linked with libhakmem_core.a
@@ -99,6 +102,14 @@ for src in tests/test_*.c; do
   n=$(basename "$src" .c)
   n=${n#test_}
   TESTS+=("$n.linked|c-linked|$src" "$n.preload|c-preload|$src" "$n.asan|c-asan|$src")
+done
+# the safety tests again against the debug and hardened libraries
+# (tests/tests.mk CFG_TESTS): NAME.CFG.linked, NAME.CFG.preload
+for n in doublefree guard; do
+  [ -e "tests/test_$n.c" ] || continue
+  for cfg in debug hardened; do
+    TESTS+=("$n.$cfg.linked|c-linked|$cfg" "$n.$cfg.preload|cfg-preload|$cfg")
+  done
 done
 for src in tests/test_*.cpp; do
   [ -e "$src" ] || continue
@@ -206,6 +217,7 @@ for t in "${SEL[@]}"; do
   IFS='|' read -r name kind src <<<"$t"
   case "$kind" in
   real | lint | py) ;;
+  cfg-preload) TARGETS+=("build-tests/status/${name%%.*}.preload" "build-tests/status/build.$src") ;;
   *) TARGETS+=("build-tests/status/$name") ;;
   esac
   case "$kind" in c-asan | unit-asan) need_asan=1 ;; tsan) need_tsan=1 ;; esac
@@ -293,6 +305,12 @@ for t in "${SEL[@]}"; do
   esac
   case "$kind" in
   real | lint | py) ;;
+  cfg-preload)
+    if ! built "${name%%.*}.preload" || ! built "build.$src"; then
+      fail "$name" "compile error: $(build_error "${name%%.*}.preload") $(build_error "build.$src")"
+      continue
+    fi
+    ;;
   *)
     if ! built "$name"; then
       fail "$name" "compile error: $(build_error "$name")" "$LOGS/$name.build.log"
@@ -311,6 +329,9 @@ for t in "${SEL[@]}"; do
     ;;
   c-preload | cxx-preload)
     timeout -k 10 "$TIMEOUT" env LD_PRELOAD="$LIBDIR/libhakmem.so" "$bin" >"$log" 2>&1
+    ;;
+  cfg-preload) # src: the configuration
+    timeout -k 10 "$TIMEOUT" env LD_PRELOAD="$OUT/cfg-$src/libhakmem.so" "$OUT/${name%%.*}.preload" >"$log" 2>&1
     ;;
   c-asan | unit-asan)
     timeout -k 10 "$TIMEOUT" env HK_TEST_SCALE="${HK_ASAN_SCALE:-50}" "$bin" >"$log" 2>&1

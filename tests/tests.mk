@@ -129,6 +129,20 @@ $(C_ASAN) $(UNIT_ASAN): $(OUT)/%: $(OUT)/obj/%.o $(ASAN_DIR)/libhakmem_core.a $(
 $(BINS:$(OUT)/%=$(OUT)/status/%): $(OUT)/status/%: $(OUT)/% FORCE
 	@mkdir -p $(@D) && touch $@
 
+# Tests that also run against the debug and hardened libraries (NAME.CFG.linked
+# here; NAME.CFG.preload is NAME.preload under LD_PRELOAD=OUT/cfg-CFG/libhakmem.so),
+# as scripts/run_tests.sh lists them: safety checks must hold in every build.
+CFG_TESTS  := doublefree guard
+CFG_LINKED := $(foreach c,debug hardened,$(CFG_TESTS:%=$(OUT)/%.$(c).linked))
+WHOLE_debug    = -Wl,--whole-archive $(OUT)/cfg-debug/libhakmem.a -Wl,--no-whole-archive
+WHOLE_hardened = -Wl,--whole-archive $(OUT)/cfg-hardened/libhakmem.a -Wl,--no-whole-archive
+$(OUT)/%.debug.linked: $(OUT)/obj/%.linked.o $(OUT)/status/build.debug $(SIG_LD)
+	$(call link,$(CC) $< -o $@ $(WHOLE_debug) $(LDLIBS))
+$(OUT)/%.hardened.linked: $(OUT)/obj/%.linked.o $(OUT)/status/build.hardened $(SIG_LD)
+	$(call link,$(CC) $< -o $@ $(WHOLE_hardened) $(LDLIBS))
+$(CFG_LINKED:$(OUT)/%=$(OUT)/status/%): $(OUT)/status/%: $(OUT)/% FORCE
+	@mkdir -p $(@D) && touch $@
+
 # ----------------------------------------------------- the sanitizer core
 # asked only when a target needs it (the top-level Makefile may be broken
 # while src/ is being edited; the tests that do not need the core still run)

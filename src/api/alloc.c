@@ -4,6 +4,7 @@
 #include "hakmem.h"
 #include "backend/arena.h"
 #include "backend/big.h"
+#include "backend/guard.h"
 #include "backend/lookup.h"
 #include "backend/shared_pool.h"
 #include "base/config.h"
@@ -45,14 +46,18 @@ HAK_API void *hak_malloc(size_t n) {
 /* --- free ------------------------------------------------------------------ */
 
 static HAK_NOINLINE void free_slow(void *p) {
+  if (HAK_UNLIKELY(hak_guard_holds(p))) {
+    hak_guard_free(p);
+    return;
+  }
   hak_ptr_t r = hak_lookup(p, HAK_LOOKUP_LOCK);
   switch (r.kind) {
   case HAK_PTR_NULL: return;
   case HAK_PTR_BIG: hak_big_free(r.big); return;
   case HAK_PTR_BLOCK:
-    /* Ours, a valid block start, yet the fast path refused: it is the head
-     * of the SLL, i.e. freed twice in a row. */
-    if (r.slab->geo.owner == t_heap) hak_report_invalid("free", p, "double free", NULL);
+    /* Ours, a valid block start, yet the fast path refused: the block
+     * holds the heap's free key, so it is most likely free already. */
+    if (r.slab->geo.owner == t_heap) hak_heap_free_slow(r.slab, p);
     else hak_heap_remote_free(r.slab, p);
     return;
   default: hak_report_invalid("free", p, r.why, r.block); return;
@@ -76,6 +81,7 @@ HAK_API void hak_free_sized(void *p, size_t size) {
 /* --- sizes ----------------------------------------------------------------- */
 
 HAK_API size_t hak_malloc_usable_size(const void *p) {
+  if (HAK_UNLIKELY(hak_guard_holds(p))) return hak_guard_usable(p, "malloc_usable_size");
   hak_ptr_t r = hak_lookup(p, HAK_LOOKUP_LOCK);
   switch (r.kind) {
   case HAK_PTR_BLOCK: return r.slab->geo.bsize;
@@ -93,6 +99,7 @@ HAK_API size_t hak_malloc_usable_size(const void *p) {
 HAK_API int hak_owns(const void *p) {
   if (!p) return 0;
   hak_init();
+  if (hak_guard_holds(p)) return hak_guard_owns(p);
   hak_big_lock();
   hak_sp_reader_enter();
   int r = hak_ptr_is_ours(hak_lookup(p, HAK_LOOKUP_LOCKED).kind);
@@ -157,6 +164,14 @@ HAK_API void *hak_realloc(void *p, size_t n) {
   if (n > HAK_MAX_REQUEST) {
     errno = ENOMEM;
     return NULL;
+  }
+  if (HAK_UNLIKELY(hak_guard_holds(p))) { /* a sampled block moves to an ordinary one */
+    size_t old = hak_guard_usable(p, "realloc");
+    if (!old) {
+      errno = EINVAL;
+      return NULL;
+    }
+    return realloc_move(p, old, n, false);
   }
   hak_ptr_t r = hak_lookup(p, HAK_LOOKUP_LOCK);
   if (r.kind != HAK_PTR_BLOCK && r.kind != HAK_PTR_BIG) {

@@ -4,6 +4,7 @@
 #include "base/init.h"
 #include "backend/arena.h"
 #include "backend/big.h"
+#include "backend/guard.h"
 #include "backend/housekeep.h"
 #include "backend/shared_pool.h"
 #include "base/config.h"
@@ -27,14 +28,17 @@ static void atfork_prepare(void) {
   hak_sp_lock_all();
   hak_big_lock();
   hak_arena_lock();
+  hak_guard_lock();
 }
 static void atfork_parent(void) {
+  hak_guard_unlock();
   hak_arena_unlock();
   hak_big_unlock();
   hak_sp_unlock_all();
   hak_heap_unlock_all();
 }
 static void atfork_child(void) {
+  hak_guard_atfork_child();
   hak_arena_reset_lock();
   hak_big_reset_lock();
   hak_sp_reset_locks();
@@ -63,7 +67,8 @@ void hak_init_slow(void) {
 #endif
   hak_heap_init();
   pthread_atfork(atfork_prepare, atfork_parent, atfork_child);
-  if (g_cfg.crash_report) hak_crash_handler_install();
+  if (g_cfg.guard_sample) hak_guard_init();
+  if (g_cfg.crash_report || g_guard_hi) hak_crash_handler_install();
   if (g_cfg.stats) hak_stats_keep_stderr();
   t_initialising = 0;
   atomic_store_explicit(&g_hak_ready, 2, memory_order_release);

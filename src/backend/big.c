@@ -316,6 +316,16 @@ hak_big_t *hak_big_find_locked(const void *p) {
   return NULL;
 }
 
+bool hak_big_in_cache(const void *p, bool locked) {
+  uintptr_t a = (uintptr_t)p;
+  bool found = false;
+  if (!locked) hak_lock(&g_big_lock);
+  for (hak_big_t *h = g_cache_new; h && !found; h = h->next)
+    found = a >= (uintptr_t)h && a < (uintptr_t)h + h->map_size;
+  if (!locked) hak_unlock(&g_big_lock);
+  return found;
+}
+
 hak_big_t *hak_big_find(const void *p) {
   hak_lock(&g_big_lock);
   hak_big_t *found = hak_big_find_locked(p);

@@ -33,6 +33,10 @@ void hak_big_free(hak_big_t *hdr);
 void *hak_big_realloc(hak_big_t *hdr, size_t size);
 hak_big_t *hak_big_find(const void *p); /* the live big block containing p */
 hak_big_t *hak_big_find_locked(const void *p); /* the same, with hak_big_lock() held */
+/* Whether p lies in a BigCache run (a freed mapping, maybe merged with its
+ * neighbours, so that its own header is gone); locked: the caller holds the
+ * Big lock. */
+bool hak_big_in_cache(const void *p, bool locked);
 size_t hak_bigcache_flush(void);
 /* Whether BigCache holds anything (one relaxed load). */
 bool hak_bigcache_held(void);

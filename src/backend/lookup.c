@@ -81,7 +81,17 @@ hak_ptr_t hak_lookup_slow(const void *p, int mode) {
     /* A Big block whose alignment put it outside its header's region, or
      * an address deep inside a Big block. */
     hak_big_t *b = big_find(p, mode);
-    return b ? in_big(b, a) : foreign("not allocated by hakmem");
+    if (b) return in_big(b, a);
+    /* A freed Big block whose run BigCache merged into the one before it:
+     * where a block starts (a header page into a 2 MiB boundary) it is a
+     * second free. */
+    if (mode != HAK_LOOKUP_SIGNAL && (a & HAK_SS_MASK) == HAK_BIG_HEADER &&
+        hak_big_in_cache(p, mode == HAK_LOOKUP_LOCKED)) {
+      hak_ptr_t r = foreign("double free of a big block");
+      r.kind = HAK_PTR_FREED;
+      return r;
+    }
+    return foreign("not allocated by hakmem");
   }
   hak_region_t *reg = hak_region_of(p);
   if (reg->magic != HAK_REGION_MAGIC) return foreign("not allocated by hakmem");

@@ -12,6 +12,7 @@
 #ifndef HAK_SUPERSLAB_H
 #define HAK_SUPERSLAB_H
 #include "base/common.h"
+#include "base/config.h"
 #include "mem/registry.h"
 
 #pragma GCC visibility push(hidden) /* internal: no GOT indirection */
@@ -141,6 +142,9 @@ HAK_INLINE bool hak_is_carved_block_owned(const hak_slab_t *s, uintptr_t a) {
  * reads only the slot it already has. */
 HAK_INLINE void hak_slab_set_carve(hak_slab_t *head, char *carve) {
   uint64_t lim = (uint64_t)((uintptr_t)carve - head->geo.base) * head->geo.div_test;
+  /* HAKMEM_JUNK: no block passes free's fast check, so every free reaches
+   * the slow path that fills it (the lookup goes by carve, not the limit). */
+  if (HAK_UNLIKELY(g_cfg.junk)) lim = 0;
   head->geo.carve = carve;
   for (unsigned i = 0; i < head->geo.nslots; i++) __atomic_store_n(&head[i].geo.carve_lim, lim, __ATOMIC_RELAXED);
 }

@@ -28,6 +28,7 @@ const bool g_hak_hardened = false;
   {                                                                                                \
     .stats = HAK_STATS_OFF, .stats_signal = 0, .help = HAK_HELP_OFF, .on_error_warn = 0,           \
     .learn = 1, .madv_free = 0, .thp = HAK_THP_OFF, .crash_report = 0, .debug = 0,                \
+    .guard_sample = 0, .junk = 0,                                                                  \
     .thp_auto_bytes = 32u << 20, .big_threshold = 2u << 20, .fast_cap = 256,                       \
     .fast_cap_bytes = 16u << 10, .refill_bytes = 16u << 10, .w_max = 1.6,                          \
     .empty_budget = 16u << 20, .spare_superslabs = 2, .bigcache_bytes = 256u << 20,                \
@@ -155,6 +156,14 @@ static const opt_t k_opts[HAK_OPT_COUNT] = {
                               "address lies, then the default action"},
     [HAK_OPT_DEBUG] = {"HAKMEM_DEBUG", T_BOOL, 0, F(debug), "0", 0, 0, k_bool,
                        "trace output; only in make DEBUG=1 builds"},
+    [HAK_OPT_GUARD_SAMPLE] = {"HAKMEM_GUARD_SAMPLE", T_UINT, 0, F(guard_sample), "0", 0, 1u << 30, NULL,
+                              "N: about one allocation in N (of up to 64 KiB) gets pages of its own, "
+                              "its end against a PROT_NONE page, and stays PROT_NONE for a while once "
+                              "freed: an overflow, a use after free or a double free of it is reported "
+                              "with both backtraces; 0: off"},
+    [HAK_OPT_JUNK] = {"HAKMEM_JUNK", T_BOOL, 0, F(junk), "0", 0, 0, k_bool,
+                      "1: new blocks are filled with 0xAA (calloc's still zero) and freed ones with "
+                      "0xDD, so that uninitialised reads and uses after free show"},
 };
 #undef F
 

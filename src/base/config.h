@@ -22,6 +22,8 @@ typedef struct hak_config {
   int thp;                /* HAKMEM_THP: HAK_THP_OFF, HAK_THP_ON (SuperSlabs and big blocks), HAK_THP_AUTO */
   int crash_report;       /* HAKMEM_CRASH_REPORT: signal handler for crash reports */
   int debug;              /* HAKMEM_DEBUG: trace (debug builds only) */
+  uint32_t guard_sample;  /* HAKMEM_GUARD_SAMPLE: about one allocation in N on guarded pages (0: off) */
+  int junk;               /* HAKMEM_JUNK: new blocks filled with 0xAA, freed ones with 0xDD */
   size_t thp_auto_bytes;  /* HAKMEM_THP_AUTO_BYTES: SuperSlab bytes mapped before auto asks for huge pages */
   size_t big_threshold;   /* HAKMEM_BIG_THRESHOLD: above this, own mapping */
   uint32_t fast_cap;      /* HAKMEM_FAST_CAP: TLS SLL capacity, blocks (tiny) */
@@ -56,7 +58,8 @@ typedef enum {
   HAK_OPT_W_MAX, HAK_OPT_EMPTY_BUDGET, HAK_OPT_SPARE_SUPERSLABS, HAK_OPT_MADV_FREE,
   HAK_OPT_BIG_THRESHOLD, HAK_OPT_BIGCACHE_BYTES, HAK_OPT_BIGCACHE_MS, HAK_OPT_DECAY_MS,
   HAK_OPT_BACKGROUND, HAK_OPT_THP,
-  HAK_OPT_THP_AUTO_BYTES, HAK_OPT_CRASH_REPORT, HAK_OPT_DEBUG, HAK_OPT_COUNT
+  HAK_OPT_THP_AUTO_BYTES, HAK_OPT_CRASH_REPORT, HAK_OPT_DEBUG, HAK_OPT_GUARD_SAMPLE, HAK_OPT_JUNK,
+  HAK_OPT_COUNT
 } hak_opt_id_t;
 
 /* The option of that name: "HAKMEM_EMPTY_BUDGET", or without the prefix,

@@ -4,7 +4,9 @@
  * chaining) from theirs. SIGABRT is left alone: hakmem's own aborts print
  * their reason before they abort. */
 #include "diag/crash.h"
+#include "backend/guard.h"
 #include "backend/lookup.h"
+#include "base/config.h"
 #include "base/report.h"
 
 #include <signal.h>
@@ -38,6 +40,11 @@ static void describe(const void *a, char *where, size_t cap) {
 static void crash_handler(int sig, siginfo_t *si, void *uc) {
   (void)uc;
   char buf[320], where[200];
+  /* A sampled block's fault is reported whether or not the crash report is on. */
+  if (hak_guard_fault(si->si_addr) || !g_cfg.crash_report) {
+    raise(sig);
+    return;
+  }
   /* A registered region's header is mapped, except while a trim is
    * unmapping it: a second fault here then ends the process with the
    * default action (SA_RESETHAND), only without this line. */

@@ -2,6 +2,7 @@
  * adoption. Everything here is a slow path of heap.h. */
 #include "frontend/heap.h"
 #include "backend/big.h"
+#include "backend/guard.h"
 #include "backend/housekeep.h"
 #include "backend/shared_pool.h"
 #include "base/config.h"
@@ -14,6 +15,7 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <string.h>
 
 hak_heap_t g_empty_heap; /* all SLLs empty: every call takes the slow path */
 __thread hak_heap_t *t_heap = &g_empty_heap;
@@ -41,6 +43,60 @@ static void heap_apply_policy(hak_heap_t *h) {
     h->batch[c] = pol->batch[c];
   }
   h->policy_version = pol->version;
+}
+
+/* --- sampling and junk ------------------------------------------------ */
+
+#define TICK_OFF ((int64_t)1 << 62) /* no sampling: the tick never runs out */
+
+static uint64_t heap_rand(hak_heap_t *h) {
+  uint64_t x = h->rng ? h->rng : ((uintptr_t)h * 0x9e3779b97f4a7c15ull) | 1;
+  x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+  return h->rng = x;
+}
+
+/* One guarded allocation in about N: the gap is uniform in 1..2N-1, so
+ * that a program's allocation pattern cannot hide in step with it. */
+static uint32_t guard_gap(hak_heap_t *h) {
+  uint64_t n = g_cfg.guard_sample;
+  return n <= 1 ? 1 : (uint32_t)(1 + heap_rand(h) % (2 * n - 1));
+}
+
+/* A tick runs out at every allocation with junk (each new block is filled),
+ * every guard gap with sampling, and never otherwise. */
+static void tick_restart(hak_heap_t *h, unsigned cls) {
+  int64_t t = g_cfg.junk ? 1 : g_cfg.guard_sample ? (int64_t)guard_gap(h) : TICK_OFF;
+  h->n_alloc_base[cls] += (uint64_t)h->tick_start[cls];
+  h->tick_start[cls] = h->sll[cls].tick = t;
+}
+
+/* An allocation the slow paths hand out: counted, filled with junk. */
+static void *alloc_counted(hak_heap_t *h, unsigned cls, void *b) {
+  if (--h->sll[cls].tick == 0) tick_restart(h, cls);
+  if (HAK_UNLIKELY(g_cfg.junk)) memset(b, 0xAA, g_class[cls].size);
+  return b;
+}
+
+void *hak_heap_sample_alloc(size_t size, hak_heap_t *h, unsigned cls) {
+  tick_restart(h, cls);
+  if (g_cfg.guard_sample && (!g_cfg.junk || --h->guard_left == 0)) {
+    if (g_cfg.junk) h->guard_left = guard_gap(h);
+    void *p = hak_guard_alloc(size);
+    if (p) {
+      h->n_alloc_base[cls]--; /* not a pop */
+      if (g_cfg.junk) memset(p, 0xAA, size);
+      return p;
+    }
+  }
+  hak_sll_t *l = &h->sll[cls];
+  void *b = hak_sll_pop(l, l->head);
+  if (g_cfg.junk) memset(b, 0xAA, g_class[cls].size);
+  return b;
+}
+
+/* HAKMEM_JUNK: a freed block reads 0xDD past its link and key. */
+static void junk_freed(void *p, uint32_t bsize) {
+  if (bsize > 2 * sizeof(uintptr_t)) memset((char *)p + 2 * sizeof(uintptr_t), 0xDD, bsize - 2 * sizeof(uintptr_t));
 }
 
 /* --- slab lists ------------------------------------------------------- */
@@ -120,6 +176,17 @@ void hak_heap_remote_free(hak_slab_t *slot, void *p) {
   hak_slab_t *s = slot->geo.head;
   hak_heap_t *owner = slot->geo.owner;
   hak_heap_t *me = t_heap;
+  /* The owner's key: the block is free already, on the owner's SLL, its
+   * slab's free list or this remote list (none of which another thread may
+   * walk). A live block holds it only if the program wrote the owner heap's
+   * address into it. */
+  uintptr_t key = hak_free_key(owner);
+  if (HAK_UNLIKELY(*hak_block_key(p) == key)) {
+    hak_report_invalid("free", p, "double free", NULL);
+    return;
+  }
+  if (HAK_UNLIKELY(g_cfg.junk)) junk_freed(p, s->geo.bsize);
+  *hak_block_key(p) = key;
   if (me != &g_empty_heap) me->n_remote_out[s->geo.cls]++;
   else atomic_fetch_add_explicit(&g_remote_out_noheap[s->geo.cls], 1, memory_order_relaxed);
   void *old = atomic_load_explicit(&s->rem.list, memory_order_relaxed);
@@ -165,6 +232,38 @@ static void collect_pending(hak_heap_t *h) {
     }
     s = next;
   }
+}
+
+/* Whether p, a block of h's slab s, is free: on h's SLL for its class, or on
+ * the slab's free list once the remote frees are in. Walks at most the
+ * lists' counts, so a list a use after free damaged cannot loop it. */
+static bool block_is_free(hak_heap_t *h, hak_slab_t *s, void *p) {
+  if (atomic_load_explicit(&h->pending, memory_order_relaxed)) collect_pending(h);
+  hak_sll_t *l = (hak_sll_t *)((char *)h + s->geo.sll_off);
+  void *b = l->head;
+  for (uint32_t n = hak_sll_count(l); b && n; n--, b = hak_sll_next(b))
+    if (b == p) return true;
+  b = s->tc.free;
+  for (uint32_t n = s->tc.nfree; b && n; n--, b = hak_sll_next(b))
+    if (b == p) return true;
+  return false;
+}
+
+void hak_heap_free_slow(hak_slab_t *slot, void *p) {
+  hak_heap_t *h = t_heap;
+  hak_slab_t *s = slot->geo.head;
+  if (*hak_block_key(p) == hak_free_key(h) && block_is_free(h, s, p)) {
+    hak_report_invalid("free", p, "double free", NULL);
+    return;
+  }
+  /* A live block whose second word held the key by chance, or any block
+   * with junk on: the fast path's push. */
+  if (HAK_UNLIKELY(g_cfg.junk)) junk_freed(p, s->geo.bsize);
+  hak_sll_t *l = (hak_sll_t *)((char *)h + s->geo.sll_off);
+  *hak_block_key(p) = hak_free_key(h);
+  hak_sll_set_next(p, l->head);
+  l->head = p;
+  if (--l->room < 0) hak_heap_drain(h, s->geo.cls);
 }
 
 /* --- refill and drain -------------------------------------------------- */
@@ -280,7 +379,7 @@ static void *take_larger(hak_heap_t *h, unsigned cls) {
   for (unsigned c = cls + 1; c < HAK_NCLASS && g_class[c].size <= limit; c++) {
     hak_sll_t *l = &h->sll[c];
     void *b = l->head;
-    if (b && !(g_class[c].size & align_mask)) return hak_sll_pop(l, b);
+    if (b && !(g_class[c].size & align_mask)) return alloc_counted(h, c, hak_sll_pop(l, b));
   }
   return NULL;
 }
@@ -324,12 +423,14 @@ static void *carve_one(hak_heap_t *h, unsigned cls) {
   char *end = hak_slab_end(s);
   if (s->tc.free || s->geo.carve >= end) return NULL;
   void *b = s->geo.carve;
+  /* A rewound slab's memory may hold an old key (hak_free_key); a fresh
+   * one is zero, and is not touched here. */
+  if (!s->geo.fresh) *hak_block_key(b) = 0;
   hak_slab_set_carve(s, s->geo.carve + s->geo.bsize);
   s->tc.used++;
-  h->sll[cls].n_alloc++;
   h->sll[cls].n_direct++;
   if (s->geo.carve >= end) h->cur[cls] = NULL; /* full: returns via partial */
-  return b;
+  return alloc_counted(h, cls, b);
 }
 
 void *hak_heap_refill_alloc(size_t size, hak_heap_t *h, unsigned cls) {
@@ -356,7 +457,12 @@ void *hak_heap_refill_alloc(size_t size, hak_heap_t *h, unsigned cls) {
       return NULL;
     }
   }
-  return hak_sll_pop(l, l->head);
+  /* sampled like the fast path's pops: a class that only ever refills
+   * (one block cached) is sampled too */
+  if (--l->tick == 0) return hak_heap_sample_alloc(size, h, cls);
+  void *b = hak_sll_pop(l, l->head);
+  if (HAK_UNLIKELY(g_cfg.junk)) memset(b, 0xAA, g_class[cls].size);
+  return b;
 }
 
 /* Gives an SLL's blocks back to their slabs, keeping the keep most recently
@@ -418,9 +524,10 @@ void *hak_heap_alloc_zero_aware(hak_heap_t *h, unsigned cls, bool *zero) {
   void *b = s->geo.carve;
   hak_slab_set_carve(s, s->geo.carve + s->geo.bsize);
   s->tc.used++;
-  h->sll[cls].n_alloc++;
+  /* counted, and no junk: this is calloc's block */
+  if (--h->sll[cls].tick == 0) tick_restart(h, cls);
   h->sll[cls].n_direct++;
-  *zero = s->geo.fresh;
+  *zero = s->geo.fresh; /* if not, calloc clears the block, and its old key */
   return b;
 }
 
@@ -451,6 +558,10 @@ hak_heap_t *hak_heap_get(void) {
   h->abandoned_next = NULL;
   h->in_use = 1;
   heap_apply_policy(h);
+  if (!h->tick_start[0]) { /* a new heap: its ticks start */
+    h->guard_left = 1;
+    for (unsigned c = 0; c < HAK_NCLASS; c++) tick_restart(h, c);
+  }
   hak_cnt_add(&g_stats.threads_started, 1);
   t_heap = h;
   pthread_setspecific(g_exit_key, h); /* a non-NULL value arms the destructor */

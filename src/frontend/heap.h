@@ -17,7 +17,8 @@ typedef struct hak_sll { /* 32 bytes: the whole fast-path state of a class */
   void *head;
   int32_t room;      /* cap minus the blocks on the list: free drains below 0 */
   uint32_t cap;      /* fast_cap for this class; 0 in the empty heap */
-  uint64_t n_alloc;  /* allocations (the only fast-path counter) */
+  int64_t tick;      /* allocations to go before the sampling slow path (the only fast-path
+                      * counter; the heap's n_alloc_base and tick_start turn it into a count) */
   uint64_t n_direct; /* allocations that bypassed the list */
 } hak_sll_t;
 #define HAK_SLL_SHIFT 5
@@ -30,6 +31,10 @@ typedef struct hak_heap {
   /* Counters, summed by the stats report. Only sll[].n_alloc is counted on
    * a fast path; local frees follow from the SLL's balance (see stats.c). */
   uint64_t n_refilled[HAK_NCLASS]; /* blocks moved slab -> SLL */
+  uint64_t n_alloc_base[HAK_NCLASS]; /* pops before the SLL's tick last started over */
+  int64_t tick_start[HAK_NCLASS];    /* what the tick started from */
+  uint32_t guard_left;               /* with HAKMEM_JUNK, sampled allocations to go before a guarded one */
+  uint64_t rng;                      /* sampling periods */
   uint64_t n_drained[HAK_NCLASS];  /* blocks moved SLL -> slab */
   uint64_t n_remote_in[HAK_NCLASS];  /* frees by other threads, collected */
   uint64_t n_remote_out[HAK_NCLASS]; /* frees this thread sent to other heaps */
@@ -62,13 +67,25 @@ extern uint16_t g_heap_tiny_off[(HAK_TINY_MAX >> 4) + 1];
 
 void hak_heap_init(void); /* process start-up: tables and the thread-exit hook */
 
+/* Allocations of class cls popped from h's SLL so far (statistics). */
+HAK_INLINE uint64_t hak_sll_allocs(const hak_heap_t *h, unsigned cls) {
+  return h->n_alloc_base[cls] + (uint64_t)(h->tick_start[cls] - h->sll[cls].tick);
+}
+
 /* Slow paths (heap.c) */
+/* An SLL's tick ran out: a guarded allocation (HAKMEM_GUARD_SAMPLE), a junk
+ * fill (HAKMEM_JUNK), or a plain pop; off, a tick lasts 2^62 allocations. */
+void *hak_heap_sample_alloc(size_t size, hak_heap_t *h, unsigned cls);
 /* size is the request: a thread's first malloc may have picked its class
  * before the tables were set up, so that path starts over from the size. */
 void *hak_heap_refill_alloc(size_t size, hak_heap_t *h, unsigned cls);
 void hak_heap_drain(hak_heap_t *h, unsigned cls);
 /* A free of p, a block of slab s that another thread's heap holds. */
 void hak_heap_remote_free(hak_slab_t *s, void *p);
+/* A free of p, a block of slab s that this thread's heap holds, that the
+ * fast path refused: its key says it is free already (reported if the
+ * heap's lists hold it), or junk is on. */
+void hak_heap_free_slow(hak_slab_t *s, void *p);
 uint64_t hak_heap_remote_out_noheap(unsigned cls);
 hak_heap_t *hak_heap_get(void); /* this thread's heap, created on first use; NULL if out of memory */
 void hak_heap_thread_exit(void);
@@ -103,11 +120,30 @@ HAK_INLINE void *hak_sll_next(void *b) { return *(void **)b; }
 HAK_INLINE void hak_sll_set_next(void *b, void *next) { *(void **)b = next; }
 #endif
 
-/* The free-list pop, b being l's head (not NULL). */
+/* Double-free key. Every free block of a slab (on an SLL, on its slab's free
+ * list or remote list) holds in its second word the key of the heap that owns
+ * the slab; every block handed out has that word cleared first. So free finds
+ * a second free of a block by one compare, whichever list it sits on, and
+ * never writes a live block's data (a block whose second word the program set
+ * to the key by chance is told apart by a walk of the lists, in heap.c).
+ * Blocks are at least 16 bytes: link and key fit in every one, malloc(8)'s
+ * too. The key is the heap's address, which free holds in a register anyway;
+ * hardened builds mix in the free-list secret so that a use after free does
+ * not read a heap address. */
+HAK_INLINE uintptr_t hak_free_key(const struct hak_heap *h) {
+#ifdef HAKMEM_HARDENED
+  return (uintptr_t)h ^ g_sll_key;
+#else
+  return (uintptr_t)h;
+#endif
+}
+HAK_INLINE uintptr_t *hak_block_key(void *b) { return (uintptr_t *)b + 1; }
+
+/* The free-list pop, b being l's head (not NULL); the caller counts it. */
 HAK_INLINE void *hak_sll_pop(hak_sll_t *l, void *b) {
   l->head = hak_sll_next(b);
+  *hak_block_key(b) = 0; /* a live block: see hak_free_key */
   l->room++;
-  l->n_alloc++;
   return b;
 }
 
@@ -117,6 +153,9 @@ HAK_INLINE void *hak_heap_alloc_at(size_t off, size_t size) {
   hak_sll_t *l = (hak_sll_t *)((char *)h + off);
   void *b = l->head;
   if (HAK_UNLIKELY(!b)) return hak_heap_refill_alloc(size, h, (unsigned)(off >> HAK_SLL_SHIFT));
+  /* The count of allocations doubles as the sampling countdown: one
+   * decrement and a branch never taken while sampling and junk are off. */
+  if (HAK_UNLIKELY(--l->tick == 0)) return hak_heap_sample_alloc(size, h, (unsigned)(off >> HAK_SLL_SHIFT));
   return hak_sll_pop(l, b);
 }
 
@@ -136,8 +175,10 @@ HAK_INLINE bool hak_heap_free_fast(void *p) {
   hak_slab_t *s = hak_slab_of(p);
   if (HAK_UNLIKELY(s->geo.owner != h)) return false;
   if (HAK_UNLIKELY(!hak_is_carved_block_owned(s, a))) return false;
+  uintptr_t key = hak_free_key(h);
+  if (HAK_UNLIKELY(*hak_block_key(p) == key)) return false; /* a double free, most likely: the slow path checks */
+  *hak_block_key(p) = key;
   hak_sll_t *l = (hak_sll_t *)((char *)h + s->geo.sll_off);
-  if (HAK_UNLIKELY(p == l->head)) return false; /* double free, reported by the slow path */
   hak_sll_set_next(p, l->head);
   l->head = p;
   if (HAK_UNLIKELY(--l->room < 0)) hak_heap_drain(h, s->geo.cls);
