@@ -577,10 +577,10 @@ void hak_heap_flush(hak_heap_t *h) {
 
 bool hak_heap_trim(hak_heap_t *h) {
   if (h == &g_empty_heap) return false;
-  uint64_t classes = 0, allocs = 0; /* n_alloc counts the direct ones too */
+  uint64_t classes = 0, allocs = 0; /* the direct ones among them */
   for (unsigned c = 0; c < HAK_NCLASS; c++) {
     classes += h->sll[c].head != NULL;
-    allocs += h->sll[c].n_alloc;
+    allocs += hak_sll_allocs(h, c);
   }
   uint64_t since = allocs - h->trim_mark;
   h->trim_mark = allocs;
