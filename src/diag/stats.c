@@ -40,8 +40,8 @@ static void sum_heaps(hak_snap_t *s) {
        * and popped = allocs - direct, so the local frees (pushes) follow. */
       uint64_t count = h == &g_empty_heap ? 0 : hak_sll_count(&h->sll[c]);
       const hak_sll_t *l = &h->sll[c];
-      uint64_t pushed = count + h->n_drained[c] + (l->n_alloc - l->n_direct) - h->n_refilled[c];
-      s->alloc[c] += l->n_alloc;
+      uint64_t pushed = count + h->n_drained[c] + (hak_heap_allocs(h, c) - l->n_direct) - h->n_refilled[c];
+      s->alloc[c] += hak_heap_allocs(h, c);
       s->free[c] += pushed + h->n_remote_out[c];
       s->remote_free += h->n_remote_out[c];
       s->remote_collected += h->n_remote_in[c];

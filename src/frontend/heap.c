@@ -29,6 +29,11 @@ static pthread_key_t g_exit_key; /* its destructor runs hak_heap_thread_exit */
 /* Remote frees by threads that never made a heap, per class. */
 static _Atomic uint64_t g_remote_out_noheap[HAK_NCLASS];
 
+uint64_t g_heap_sample_mean;
+void *(*g_heap_sampler)(unsigned cls, size_t size);
+hak_heap_t g_prof_heap; /* owns the slabs of sampled blocks; under g_prof_heap_lock */
+static hak_lock_t g_prof_heap_lock = HAK_LOCK_INIT;
+
 HAK_INLINE uint16_t sll_off(unsigned cls) {
   return (uint16_t)(offsetof(hak_heap_t, sll) + cls * sizeof(hak_sll_t));
 }
@@ -41,6 +46,67 @@ static void heap_apply_policy(hak_heap_t *h) {
     h->batch[c] = pol->batch[c];
   }
   h->policy_version = pol->version;
+}
+
+/* --- sampling (HAKMEM_PROF) -------------------------------------------- */
+
+/* -ln(u) for u uniform in (0, 1), without libm: u = m * 2^e with m in [1, 2),
+ * ln m = 2 atanh((m - 1) / (m + 1)) by its series (error below 1e-6). */
+static double neg_log_uniform(uint64_t r) {
+  double u = ((double)(r >> 11) + 0.5) * 0x1p-53;
+  union { double d; uint64_t b; } v = {u};
+  int e = (int)((v.b >> 52) & 0x7ff) - 1023;
+  v.b = (v.b & 0x000fffffffffffffull) | 0x3ff0000000000000ull;
+  double z = (v.d - 1) / (v.d + 1), z2 = z * z;
+  double ln_m = 2 * z * (1 + z2 * (1.0 / 3 + z2 * (1.0 / 5 + z2 * (1.0 / 7 + z2 * (1.0 / 9)))));
+  return -(e * 0.6931471805599453 + ln_m);
+}
+
+/* Allocations of class cls up to and including the next sampled one: the
+ * one holding the byte an exponential distance of mean g_heap_sample_mean
+ * away, so that an allocation of size s is sampled with probability
+ * 1 - exp(-s / mean), the rate pprof's heap_v2 unsampling assumes. */
+static int64_t sample_distance(hak_heap_t *h, unsigned cls) {
+  uint64_t x = h->prof_rng;
+  x ^= x >> 12, x ^= x << 25, x ^= x >> 27;
+  h->prof_rng = x;
+  double d = neg_log_uniform(x * 0x2545f4914f6cdd1dull) * (double)g_heap_sample_mean / g_class[cls].size;
+  return d < (double)((int64_t)1 << 62) ? (int64_t)d + 1 : (int64_t)1 << 62;
+}
+
+static void sample_rearm(hak_heap_t *h, unsigned cls) {
+  int64_t k = sample_distance(h, cls);
+  h->alloc_bias[cls] += k - h->sll[cls].left; /* the count stays what it was */
+  h->sll[cls].left = k;
+}
+
+/* A heap starting to serve a thread: every class counts down afresh. */
+static void sample_arm(hak_heap_t *h) {
+  if (!g_heap_sample_mean) return;
+  static _Atomic uint64_t seq;
+  if (!h->prof_rng)
+    h->prof_rng = (((uintptr_t)h ^ atomic_fetch_add_explicit(&seq, 1, memory_order_relaxed)) * 0x9e3779b97f4a7c15ull) | 1;
+  for (unsigned c = 0; c < HAK_NCLASS; c++) sample_rearm(h, c);
+}
+
+/* Counts an allocation of cls made off the fast path; a sampled block from
+ * the profiler, or NULL: the caller goes on its usual way. */
+static void *count_alloc(hak_heap_t *h, unsigned cls, size_t size) {
+  if (HAK_LIKELY(--h->sll[cls].left != 0)) return NULL;
+  sample_rearm(h, cls);
+  void *b = g_heap_sampler ? g_heap_sampler(cls, size) : NULL;
+  if (b) h->sll[cls].n_direct++;
+  return b;
+}
+
+void *hak_heap_sample_alloc(size_t size, hak_heap_t *h, unsigned cls) {
+  sample_rearm(h, cls);
+  void *b = g_heap_sampler ? g_heap_sampler(cls, size) : NULL;
+  if (b) {
+    h->sll[cls].n_direct++;
+    return b;
+  }
+  return hak_sll_pop(&h->sll[cls], h->sll[cls].head); /* declined: counted already */
 }
 
 /* --- slab lists ------------------------------------------------------- */
@@ -280,7 +346,11 @@ static void *take_larger(hak_heap_t *h, unsigned cls) {
   for (unsigned c = cls + 1; c < HAK_NCLASS && g_class[c].size <= limit; c++) {
     hak_sll_t *l = &h->sll[c];
     void *b = l->head;
-    if (b && !(g_class[c].size & align_mask)) return hak_sll_pop(l, b);
+    if (b && !(g_class[c].size & align_mask)) {
+      h->alloc_bias[cls]--; /* counted as cls's allocation: it is c's */
+      h->alloc_bias[c]++;
+      return hak_sll_pop(l, b);
+    }
   }
   return NULL;
 }
@@ -326,7 +396,6 @@ static void *carve_one(hak_heap_t *h, unsigned cls) {
   void *b = s->geo.carve;
   hak_slab_set_carve(s, s->geo.carve + s->geo.bsize);
   s->tc.used++;
-  h->sll[cls].n_alloc++;
   h->sll[cls].n_direct++;
   if (s->geo.carve >= end) h->cur[cls] = NULL; /* full: returns via partial */
   return b;
@@ -334,6 +403,8 @@ static void *carve_one(hak_heap_t *h, unsigned cls) {
 
 void *hak_heap_refill_alloc(size_t size, hak_heap_t *h, unsigned cls) {
   if (HAK_UNLIKELY(h == &g_empty_heap)) return refill_init_thread(size);
+  void *sampled = count_alloc(h, cls, size);
+  if (HAK_UNLIKELY(sampled != NULL)) return sampled;
   hak_housekeep_start_pending();
   if (HAK_UNLIKELY(h->policy_version != atomic_load_explicit(&g_policy_version, memory_order_relaxed)))
     heap_apply_policy(h);
@@ -415,10 +486,11 @@ void *hak_heap_alloc_zero_aware(hak_heap_t *h, unsigned cls, bool *zero) {
     h->cur[cls] = s;
   }
   if (s->tc.free || s->geo.carve >= hak_slab_end(s)) return hak_heap_alloc(cls, g_class[cls].size);
-  void *b = s->geo.carve;
+  void *b = count_alloc(h, cls, g_class[cls].size);
+  if (HAK_UNLIKELY(b != NULL)) return b;
+  b = s->geo.carve;
   hak_slab_set_carve(s, s->geo.carve + s->geo.bsize);
   s->tc.used++;
-  h->sll[cls].n_alloc++;
   h->sll[cls].n_direct++;
   *zero = s->geo.fresh;
   return b;
@@ -451,6 +523,7 @@ hak_heap_t *hak_heap_get(void) {
   h->abandoned_next = NULL;
   h->in_use = 1;
   heap_apply_policy(h);
+  sample_arm(h);
   hak_cnt_add(&g_stats.threads_started, 1);
   t_heap = h;
   pthread_setspecific(g_exit_key, h); /* a non-NULL value arms the destructor */
@@ -503,9 +576,58 @@ uint64_t hak_heap_remote_out_noheap(unsigned cls) {
 }
 
 hak_heap_t *hak_heap_list(void) { return g_heaps_all; }
-void hak_heap_lock_all(void) { hak_lock(&g_heaps_lock); }
-void hak_heap_unlock_all(void) { hak_unlock(&g_heaps_lock); }
+void hak_heap_lock_all(void) {
+  hak_lock(&g_prof_heap_lock); /* taken before the pool's locks, as by its users */
+  hak_lock(&g_heaps_lock);
+}
+void hak_heap_unlock_all(void) {
+  hak_unlock(&g_heaps_lock);
+  hak_unlock(&g_prof_heap_lock);
+}
 
 /* In a forked child only this thread exists: heaps of the other threads stay
  * as they were (they may have been mid-update) and are never reused. */
-void hak_heap_atfork_child(void) { hak_lock_reset(&g_heaps_lock); }
+void hak_heap_atfork_child(void) {
+  hak_lock_reset(&g_heaps_lock);
+  hak_lock_reset(&g_prof_heap_lock);
+}
+
+/* --- the profiler's heap ------------------------------------------------- */
+/* No SLL (its caps stay 0): a sampled block comes straight from a slab and
+ * goes straight back, so the slab's used count is the live samples. */
+
+void *hak_heap_prof_alloc(unsigned cls) {
+  hak_heap_t *h = &g_prof_heap;
+  void *b = NULL;
+  hak_lock(&g_prof_heap_lock);
+  for (hak_slab_t *s = h->cur[cls]; !b;) {
+    if (!s && !(s = h->cur[cls] = next_slab(h, cls))) break;
+    if (s->tc.free) {
+      b = s->tc.free;
+      s->tc.free = hak_sll_next(b);
+      s->tc.nfree--;
+    } else if (s->geo.carve < hak_slab_end(s)) {
+      b = s->geo.carve;
+      hak_slab_set_carve(s, s->geo.carve + s->geo.bsize);
+    } else {
+      h->cur[cls] = s = NULL; /* full: it comes back through partial */
+      continue;
+    }
+    s->tc.used++;
+    if (!s->tc.free && s->geo.carve >= hak_slab_end(s)) h->cur[cls] = NULL;
+  }
+  hak_unlock(&g_prof_heap_lock);
+  return b;
+}
+
+void hak_heap_prof_free(hak_slab_t *s, void *p) {
+  /* Counted as a free into another heap, which it is, so that the
+   * statistics' balance of the freeing thread's classes holds. */
+  unsigned cls = s->geo.cls;
+  hak_heap_t *me = t_heap;
+  if (me != &g_empty_heap) me->n_remote_out[cls]++;
+  else atomic_fetch_add_explicit(&g_remote_out_noheap[cls], 1, memory_order_relaxed);
+  hak_lock(&g_prof_heap_lock);
+  slab_return_block(&g_prof_heap, p);
+  hak_unlock(&g_prof_heap_lock);
+}

@@ -17,7 +17,12 @@ typedef struct hak_sll { /* 32 bytes: the whole fast-path state of a class */
   void *head;
   int32_t room;      /* cap minus the blocks on the list: free drains below 0 */
   uint32_t cap;      /* fast_cap for this class; 0 in the empty heap */
-  uint64_t n_alloc;  /* allocations (the only fast-path counter) */
+  /* The only fast-path counter, counting down: allocations of the class are
+   * alloc_bias - left (hak_heap_allocs). With HAKMEM_PROF the allocation
+   * that takes it to 0 is sampled; without, it starts at 0 and never comes
+   * back to it, so the profiler costs malloc one branch on a decrement it
+   * makes anyway. */
+  int64_t left;
   uint64_t n_direct; /* allocations that bypassed the list */
 } hak_sll_t;
 #define HAK_SLL_SHIFT 5
@@ -43,6 +48,8 @@ typedef struct hak_heap {
   uint32_t win_refill[HAK_NCLASS], win_drain[HAK_NCLASS];
   uint32_t win_events;
   uint8_t quiet[HAK_NCLASS]; /* windows in a row without a refill or drain */
+  int64_t alloc_bias[HAK_NCLASS]; /* see hak_sll_t.left */
+  uint64_t prof_rng;              /* the profiler's sampling distances */
   struct hak_heap *all_next;       /* every heap ever made (never freed) */
   struct hak_heap *abandoned_next; /* heaps of exited threads, for adoption */
   int in_use;
@@ -60,6 +67,28 @@ extern __thread hak_heap_t *t_heap;
 extern uint16_t g_heap_tiny_off[(HAK_TINY_MAX >> 4) + 1];
 
 void hak_heap_init(void); /* process start-up: tables and the thread-exit hook */
+
+HAK_INLINE uint64_t hak_heap_allocs(const hak_heap_t *h, unsigned cls) {
+  return (uint64_t)(h->alloc_bias[cls] - h->sll[cls].left);
+}
+
+/* The profiler's hooks (diag/prof.c sets them at start-up). Sampling is by
+ * bytes: each class counts down allocations to the next sample, drawn so that
+ * the samples form a Poisson process of mean g_heap_sample_mean bytes over
+ * the class's bytes; 0: no sampling. g_heap_sampler records a sampled
+ * allocation of class cls and returns the block to hand out, from the
+ * profiler's own heap (hak_heap_prof_alloc), or NULL to decline. */
+extern uint64_t g_heap_sample_mean;
+extern void *(*g_heap_sampler)(unsigned cls, size_t size);
+/* The countdown of h's class cls reached 0 on the fast path (its SLL is not
+ * empty): the sampled allocation. */
+void *hak_heap_sample_alloc(size_t size, hak_heap_t *h, unsigned cls);
+/* Sampled blocks come from a heap no thread owns, so free's fast path
+ * refuses them and free's slow path sends them to the profiler; it takes
+ * and frees them under a lock. */
+extern hak_heap_t g_prof_heap;
+void *hak_heap_prof_alloc(unsigned cls);
+void hak_heap_prof_free(hak_slab_t *s, void *p);
 
 /* Slow paths (heap.c) */
 /* size is the request: a thread's first malloc may have picked its class
@@ -99,7 +128,6 @@ HAK_INLINE void hak_sll_set_next(void *b, void *next) { *(void **)b = next; }
 HAK_INLINE void *hak_sll_pop(hak_sll_t *l, void *b) {
   l->head = hak_sll_next(b);
   l->room++;
-  l->n_alloc++;
   return b;
 }
 
@@ -109,6 +137,7 @@ HAK_INLINE void *hak_heap_alloc_at(size_t off, size_t size) {
   hak_sll_t *l = (hak_sll_t *)((char *)h + off);
   void *b = l->head;
   if (HAK_UNLIKELY(!b)) return hak_heap_refill_alloc(size, h, (unsigned)(off >> HAK_SLL_SHIFT));
+  if (HAK_UNLIKELY(--l->left == 0)) return hak_heap_sample_alloc(size, h, (unsigned)(off >> HAK_SLL_SHIFT));
   return hak_sll_pop(l, b);
 }
 
