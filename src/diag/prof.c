@@ -365,21 +365,101 @@ HAK_API int hak_prof_dump(const char *path) {
 
 /* --- the leak report --------------------------------------------------------- */
 
+/* The program's own functions are seldom exported, so dladdr cannot name
+ * them: the object's .symtab (or .dynsym) is read instead, one object at a
+ * time, into memory from the OS. At exit only. */
+static struct {
+  char name[512];
+  char *img;
+  size_t size, cap;
+} g_elf;
+
+static bool elf_load(const char *file) {
+  if (g_elf.img && !strcmp(g_elf.name, file)) return g_elf.size != 0;
+  if (strlen(file) >= sizeof g_elf.name) return false;
+  memcpy(g_elf.name, file, strlen(file) + 1);
+  g_elf.size = 0;
+  int fd = open(file, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return false;
+  off_t end = lseek(fd, 0, SEEK_END);
+  if (end <= 0 || (size_t)end > ((size_t)1 << 30)) {
+    close(fd);
+    return false;
+  }
+  size_t need = hak_align_up((size_t)end, HAK_PAGE);
+  if (need > g_elf.cap) {
+    if (g_elf.img) hak_os_unmap(g_elf.img, g_elf.cap);
+    g_elf.cap = 0;
+    if (!(g_elf.img = hak_os_map(need))) {
+      close(fd);
+      return false;
+    }
+    g_elf.cap = need;
+  }
+  size_t got = 0;
+  while (got < (size_t)end) {
+    ssize_t r = pread(fd, g_elf.img + got, (size_t)end - got, (off_t)got);
+    if (r < 0 && errno == EINTR) continue;
+    if (r <= 0) break;
+    got += (size_t)r;
+  }
+  close(fd);
+  if (got == (size_t)end) g_elf.size = got;
+  return g_elf.size != 0;
+}
+
+/* The function of the loaded object holding file address a. */
+static const char *elf_func(uintptr_t a, uintptr_t *start) {
+  const ElfW(Ehdr) *eh = (const ElfW(Ehdr) *)g_elf.img;
+  if (g_elf.size < sizeof *eh || memcmp(eh->e_ident, ELFMAG, SELFMAG) || eh->e_shentsize != sizeof(ElfW(Shdr)) ||
+      eh->e_shoff + (size_t)eh->e_shnum * sizeof(ElfW(Shdr)) > g_elf.size)
+    return NULL;
+  const ElfW(Shdr) *sh = (const ElfW(Shdr) *)(g_elf.img + eh->e_shoff);
+  for (int pass = 0; pass < 2; pass++) {
+    for (unsigned i = 0; i < eh->e_shnum; i++) {
+      if (sh[i].sh_type != (pass ? SHT_DYNSYM : SHT_SYMTAB) || sh[i].sh_link >= eh->e_shnum) continue;
+      const ElfW(Shdr) *str = &sh[sh[i].sh_link];
+      if (sh[i].sh_offset + sh[i].sh_size > g_elf.size || str->sh_offset + str->sh_size > g_elf.size) continue;
+      const ElfW(Sym) *sym = (const ElfW(Sym) *)(g_elf.img + sh[i].sh_offset);
+      for (size_t k = 0; k < sh[i].sh_size / sizeof *sym; k++) {
+        if (ELF64_ST_TYPE(sym[k].st_info) != STT_FUNC || a < sym[k].st_value ||
+            a >= sym[k].st_value + sym[k].st_size || sym[k].st_name >= str->sh_size)
+          continue;
+        *start = sym[k].st_value;
+        return g_elf.img + str->sh_offset + sym[k].st_name;
+      }
+    }
+  }
+  return NULL;
+}
+
 static void say_frame(out_t *o, uintptr_t pc) {
   Dl_info di;
+  const char *file = "?";
   /* pc - 1: the call, not the instruction after it (a noreturn call may end a function) */
-  if (dladdr((void *)(pc - 1), &di) && di.dli_sname) {
-    out_fmt(o, "    %s+%u", di.dli_sname, (uint64_t)(pc - (uintptr_t)di.dli_saddr));
+  if (dladdr((void *)(pc - 1), &di)) {
+    uintptr_t start;
+    const char *fn = NULL;
+    if (di.dli_sname) {
+      fn = di.dli_sname;
+      start = (uintptr_t)di.dli_saddr;
+    } else if (di.dli_fname && elf_load(di.dli_fname[0] ? di.dli_fname : "/proc/self/exe")) {
+      const ElfW(Ehdr) *eh = (const ElfW(Ehdr) *)g_elf.img;
+      uintptr_t bias = eh->e_type == ET_DYN ? (uintptr_t)di.dli_fbase : 0;
+      fn = elf_func(pc - 1 - bias, &start);
+      start += bias;
+    }
+    if (fn) out_fmt(o, "    %s+%u", fn, (uint64_t)(pc - start));
+    else out_fmt(o, "    %p", (void *)pc);
+    if (di.dli_fname && di.dli_fname[0]) {
+      file = di.dli_fname;
+      for (const char *c = di.dli_fname; *c; c++)
+        if (*c == '/') file = c + 1;
+    }
   } else {
     out_fmt(o, "    %p", (void *)pc);
   }
-  if (dladdr((void *)(pc - 1), &di) && di.dli_fname) {
-    const char *base = di.dli_fname, *s;
-    for (s = base; *s; s++)
-      if (*s == '/') base = s + 1;
-    out_fmt(o, " (%s)", *base ? base : "?");
-  }
-  out_put(o, "\n", 1);
+  out_fmt(o, " (%s)\n", file);
 }
 
 static void size_str(char *buf, size_t cap, double v) {
