@@ -176,7 +176,7 @@ static bool live_remove(uintptr_t a, prof_live_t *out) {
   return true;
 }
 
-static void dump_to(const char *path, bool interval);
+static int dump_file(const char *path);
 
 /* Records a sample of block p (stack already taken); false if the table is full. */
 static bool record(void *p, const uintptr_t *pc, uint32_t d, uint64_t req, uint64_t usable) {
@@ -196,7 +196,7 @@ static bool record(void *p, const uintptr_t *pc, uint32_t d, uint64_t req, uint6
   }
   hak_unlock(&g_lock);
   hak_cnt_add(ok ? &g_stats.prof_samples : &g_stats.prof_dropped, 1);
-  if (dump) dump_to(NULL, true);
+  if (dump) dump_file(NULL); /* outside the lock, which the dump takes */
   return ok;
 }
 
@@ -348,11 +348,6 @@ static int dump_file(const char *path) {
   hak_cnt_add(&g_stats.prof_dumps, 1);
   errno = saved;
   return 0;
-}
-
-static void dump_to(const char *path, bool interval) {
-  (void)interval;
-  dump_file(path);
 }
 
 HAK_API int hak_prof_dump(const char *path) {
