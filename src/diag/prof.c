@@ -5,6 +5,8 @@
 #include "diag/prof.h"
 #include "hakmem.h"
 #include "backend/big.h"
+#include "backend/lookup.h"
+#include "backend/shared_pool.h"
 #include "base/config.h"
 #include "base/counters.h"
 #include "base/lock.h"
@@ -567,11 +569,15 @@ void hak_prof_constructor(void) {
   if (!g_prof_on || atomic_load(&g_ready)) return;
   t_busy++;
   if (dl_iterate_phdr(self_range, (void *)(uintptr_t)hak_prof_init) == 2) {
-    /* static link: the sampling paths' own frames, within a window */
-    uintptr_t f[] = {(uintptr_t)hak_malloc, (uintptr_t)hak_calloc, (uintptr_t)hak_realloc,
-                     (uintptr_t)hak_heap_sample_alloc, (uintptr_t)hak_heap_refill_alloc, (uintptr_t)capture,
-                     (uintptr_t)sample_slab, (uintptr_t)hak_prof_big_alloc_slow, (uintptr_t)hak_memalign,
-                     (uintptr_t)hak_posix_memalign, (uintptr_t)hak_aligned_alloc};
+    /* static link: hakmem's objects lie together in the program's .text;
+     * a function of each bounds them (cold parts, .text.unlikely, fall
+     * outside: a frame of big_malloc may stay on top of a stack) */
+    uintptr_t f[] = {(uintptr_t)hak_malloc, (uintptr_t)hak_heap_refill_alloc, (uintptr_t)hak_heap_prof_alloc,
+                     (uintptr_t)capture, (uintptr_t)hak_prof_init, (uintptr_t)hak_big_alloc,
+                     (uintptr_t)hak_sp_acquire, (uintptr_t)hak_lookup_slow, (uintptr_t)hak_os_map,
+                     (uintptr_t)hak_lock_slow, (uintptr_t)hak_fmt, (uintptr_t)hak_config_init,
+                     (uintptr_t)hak_size_class_init, (uintptr_t)hak_stats_get, (uintptr_t)hak_memalign,
+                     (uintptr_t)hak_malloc_usable_size, (uintptr_t)hak_owns};
     g_self_lo = g_self_hi = f[0];
     for (unsigned i = 0; i < sizeof f / sizeof f[0]; i++) {
       if (f[i] < g_self_lo) g_self_lo = f[i];
