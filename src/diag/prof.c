@@ -586,6 +586,9 @@ void hak_prof_constructor(void) {
     g_self_hi += 4096;
   }
   g_unwinder = g_cfg.prof_unwind;
+  /* libunwind's fast path crashes under ThreadSanitizer (tsan.* tests
+   * with HAKMEM_PROF=1): there auto takes libgcc's */
+  if (g_unwinder == HAK_UNWIND_AUTO && dlsym(RTLD_DEFAULT, "__tsan_init")) g_unwinder = HAK_UNWIND_LIBGCC;
   if (g_unwinder == HAK_UNWIND_AUTO || g_unwinder == HAK_UNWIND_LIBUNWIND) {
     void *h = dlopen("libunwind.so.8", RTLD_NOW | RTLD_LOCAL);
     if (h) g_unw_backtrace = (int (*)(void **, int))dlsym(h, "unw_backtrace");
