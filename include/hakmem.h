@@ -112,6 +112,14 @@ int hak_malloc_info(int options, FILE *fp);
 int hak_option_set(const char *name, const char *value);
 int hak_option_get(const char *name, char *buf, size_t len);
 
+/* Heap profiler (HAKMEM_PROF=1, docs/CONFIG.md "Heap profiling"): writes
+ * the sampled live heap and all allocations since start as a gperftools
+ * heap profile (google-pprof --text PROGRAM FILE reads it) to path, or to
+ * HAKMEM_PROF_PREFIX.PID.SEQ.heap when path is NULL. 0, or -1 with errno
+ * (ENOSYS when profiling is off). Not for a signal handler: use
+ * HAKMEM_PROF_SIGNAL. */
+int hak_prof_dump(const char *path);
+
 const char *hak_version(void);
 
 #ifdef __cplusplus

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # install_test_deps.sh — the Debian packages the test suite's real programs
-# need (tests/real/*.py, the real.* tests), and clang for the build.clang test,
+# need (tests/real/*.py, the real.* tests), clang for the build.clang test,
+# google-pprof (google-perftools) for py.prof and libunwind8, the profiler's unwinder,
 # installed with apt-get when missing.
 #
 #   scripts/install_test_deps.sh [--check]
@@ -15,7 +16,7 @@ export LC_ALL=C
 CHECK=0
 [ "${1:-}" = --check ] && CHECK=1
 
-PKGS="gcc g++ clang make coreutils sqlite3 git python3 redis-server redis-tools"
+PKGS="gcc g++ clang make coreutils sqlite3 git python3 redis-server redis-tools google-perftools libunwind8"
 
 missing() {
   local p out=()

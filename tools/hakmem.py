@@ -2,7 +2,7 @@
 """hakmem - run a program under the hakmem allocator, or compare allocators on it.
 
 usage:
-  hakmem run [--stats] [--json FILE] [--lib LIB] [--] PROGRAM [ARGS...]
+  hakmem run [--stats] [--json FILE] [--prof] [--lib LIB] [--] PROGRAM [ARGS...]
   hakmem compare [--rounds N] [--check-output] [--allocators LIST] [--chart FILE.png]
                  [--lib LIB] [--] PROGRAM [ARGS...]
   hakmem options [--markdown] [--lib LIB]
@@ -18,6 +18,11 @@ run       runs PROGRAM with LD_PRELOAD=libhakmem.so (its child processes
           HAKMEM_STATS_FILE=DIR/stats.%p.json). Exits with PROGRAM's status.
           --stats adds the per-process figures and the size classes in use;
           --json FILE writes {"processes": [...], "total": {...}} to FILE.
+          --prof turns the heap profiler on (HAKMEM_PROF=1, HAKMEM_PROF_LEAKS=1):
+          each process prints the top stacks of its live heap at exit, with
+          symbol names, and writes a heap profile (HAKMEM_PROF_PREFIX, default
+          ./hakmem-prof.PID.SEQ.heap) that `google-pprof --text PROGRAM FILE`
+          reads; the report names the files.
 compare   runs PROGRAM under each allocator of --allocators (default
           glibc,hakmem,mimalloc,jemalloc,tcmalloc; an entry NAME=PATH.so adds
           any other) for --rounds rounds (default 3), each round in a new
@@ -33,6 +38,7 @@ The library is found with --lib, then $HAKMEM_LIB, then next to this script
 (build/libhakmem.so), then in ../lib (an installed PREFIX/bin/hakmem), then
 in the directory make install baked in.
 """
+import glob
 import json
 import os
 import random
@@ -268,11 +274,13 @@ def run_report(argv, run, procs, total, detail):
 
 
 def cmd_run(args):
-    detail, json_out, lib = False, None, None
+    detail, json_out, lib, prof = False, None, None, False
     while args and args[0].startswith("-") and args[0] != "--":
         a = args.pop(0)
         if a == "--stats":
             detail = True
+        elif a == "--prof":
+            prof = True
         elif a == "--json":
             if not args:
                 raise UsageError("--json needs a FILE")
@@ -290,6 +298,10 @@ def cmd_run(args):
         env = base_env()
         env["HAKMEM_STATS"] = "json"
         env["HAKMEM_STATS_FILE"] = os.path.join(tmp, "stats.%p.json")
+        if prof:
+            env["HAKMEM_PROF"] = "1"
+            env["HAKMEM_PROF_LEAKS"] = "1"
+            env.setdefault("HAKMEM_PROF_PREFIX", "hakmem-prof")
         run = spawn(argv, env, lib)
         procs = read_stats(tmp)
     finally:
@@ -302,7 +314,26 @@ def cmd_run(args):
                        "total": total}, f, indent=1)
             f.write("\n")
     run_report(argv, run, procs, total, detail)
+    if prof:
+        prof_report(argv, env["HAKMEM_PROF_PREFIX"], procs)
     return run.code
+
+
+def prof_report(argv, prefix, procs):
+    """Names each process's last profile (the one written at exit) and how to read it."""
+    w = sys.stderr.write
+    files = []
+    for p in procs:
+        pid = p.get("pid")
+        mine = sorted(glob.glob("%s.%s.*.heap" % (prefix, pid)))
+        if mine:
+            files.append(mine[-1])
+    if not files:
+        w("  heap profiles: none written\n")
+        return
+    w("  heap profiles (at exit): %s\n" % ", ".join(files))
+    prog = shutil.which(argv[0]) or argv[0]
+    w("  read one with: google-pprof --text %s %s\n" % (shlex.quote(prog), shlex.quote(files[0])))
 
 
 # -------------------------------------------------------------- hakmem compare

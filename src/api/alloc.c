@@ -10,6 +10,7 @@
 #include "base/config.h"
 #include "base/init.h"
 #include "base/report.h"
+#include "diag/prof.h"
 #include "frontend/heap.h"
 #include "mem/size_class.h"
 
@@ -32,7 +33,9 @@ static HAK_COLD void *big_malloc(size_t n, size_t align, bool *zero) {
   /* A size that looked Big before the tables existed may belong to a slab tier. */
   int c = align <= 16 ? hak_size_to_class(n) : hak_class_for_aligned(n, align);
   if (c >= 0) return hak_heap_alloc((unsigned)c, n);
-  return hak_big_alloc(n, align, zero);
+  void *p = hak_big_alloc(n, align, zero);
+  hak_prof_big_alloc(p, n);
+  return p;
 }
 
 HAK_API void *hak_malloc(size_t n) {
@@ -53,8 +56,15 @@ static HAK_NOINLINE void free_slow(void *p) {
   hak_ptr_t r = hak_lookup(p, HAK_LOOKUP_LOCK);
   switch (r.kind) {
   case HAK_PTR_NULL: return;
-  case HAK_PTR_BIG: hak_big_free(r.big); return;
+  case HAK_PTR_BIG:
+    hak_prof_big_free(p);
+    hak_big_free(r.big);
+    return;
   case HAK_PTR_BLOCK:
+    if (HAK_UNLIKELY(hak_prof_slab(r.slab))) {
+      hak_prof_free_block(r.slab, p);
+      return;
+    }
     /* Ours, a valid block start, yet the fast path refused: the block
      * holds the heap's free key, so it is most likely free already. */
     if (r.slab->geo.owner == t_heap) hak_heap_free_slow(r.slab, p);
@@ -136,8 +146,12 @@ HAK_API void *hak_calloc(size_t n, size_t size) {
   } else {
     hak_init();
     int c = hak_class_above_tiny(total);
-    if (c >= 0) p = hak_heap_alloc_zero_aware(t_heap, (unsigned)c, &zero);
-    else p = hak_big_alloc(total, 0, &zero);
+    if (c >= 0) {
+      p = hak_heap_alloc_zero_aware(t_heap, (unsigned)c, &zero);
+    } else {
+      p = hak_big_alloc(total, 0, &zero);
+      hak_prof_big_alloc(p, total);
+    }
   }
   if (p && !zero) memset(p, 0, total);
   else if (p && total <= g_large_max) prefault_zero(p, total);
@@ -148,7 +162,8 @@ HAK_API void *hak_calloc(size_t n, size_t size) {
 static void *realloc_move(void *p, size_t old_usable, size_t n, bool to_big) {
   bool zero;
   void *q = to_big ? hak_big_alloc(n, 0, &zero) : NULL;
-  if (!q) q = hak_malloc(n);
+  if (q) hak_prof_big_alloc(q, n);
+  else q = hak_malloc(n);
   if (!q) return NULL; /* errno is ENOMEM; p stays valid */
   memcpy(q, p, old_usable < n ? old_usable : n);
   hak_free(p);
@@ -185,8 +200,12 @@ HAK_API void *hak_realloc(void *p, size_t n) {
     /* Shrunk to well under what was last asked for, and to a slab size:
      * a slab serves it better than a mapping. */
     if (n <= g_large_max / 2 && n < h->req_size / 2) return realloc_move(p, old, n, false);
+    hak_prof_big_free(p); /* resized in place or moved: sampled again as new */
     void *q = hak_big_realloc(h, n);
-    if (q) return q;
+    if (q) {
+      hak_prof_big_alloc(q, n);
+      return q;
+    }
     return realloc_move(p, old, n, false);
   }
   size_t old = r.slab->geo.bsize;
@@ -223,7 +242,9 @@ static void *aligned_impl(size_t align, size_t n) {
   int c = hak_class_for_aligned(n, align);
   if (c >= 0) return hak_heap_alloc((unsigned)c, g_class[c].size);
   bool zero;
-  return hak_big_alloc(n ? n : 1, align, &zero);
+  void *p = hak_big_alloc(n ? n : 1, align, &zero);
+  hak_prof_big_alloc(p, n);
+  return p;
 }
 
 HAK_API int hak_posix_memalign(void **out, size_t align, size_t n) {

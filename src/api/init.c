@@ -10,6 +10,7 @@
 #include "base/config.h"
 #include "base/lock.h"
 #include "diag/crash.h"
+#include "diag/prof.h"
 #include "diag/stats.h"
 #include "frontend/ace.h"
 #include "frontend/heap.h"
@@ -24,6 +25,7 @@ _Atomic int g_hak_ready;
 static __thread int t_initialising;
 
 static void atfork_prepare(void) {
+  hak_prof_lock();
   hak_heap_lock_all();
   hak_sp_lock_all();
   hak_big_lock();
@@ -36,6 +38,7 @@ static void atfork_parent(void) {
   hak_big_unlock();
   hak_sp_unlock_all();
   hak_heap_unlock_all();
+  hak_prof_unlock();
 }
 static void atfork_child(void) {
   hak_guard_atfork_child();
@@ -46,6 +49,7 @@ static void atfork_child(void) {
   hak_heap_atfork_child();
   hak_stats_reset_locks();
   hak_ace_reset_lock();
+  hak_prof_atfork_child();
 }
 
 void hak_init_slow(void) {
@@ -66,6 +70,7 @@ void hak_init_slow(void) {
   g_sll_key = ((uintptr_t)ts.tv_nsec * 0x9e3779b97f4a7c15ull) ^ (uintptr_t)&ts ^ 0x5bd1e995u;
 #endif
   hak_heap_init();
+  hak_prof_init();
   pthread_atfork(atfork_prepare, atfork_parent, atfork_child);
   if (g_cfg.guard_sample) hak_guard_init();
   if (g_cfg.crash_report || g_guard_hi) hak_crash_handler_install();
@@ -74,8 +79,12 @@ void hak_init_slow(void) {
   atomic_store_explicit(&g_hak_ready, 2, memory_order_release);
 }
 
-__attribute__((constructor)) static void hak_constructor(void) { hak_init(); }
+__attribute__((constructor)) static void hak_constructor(void) {
+  hak_init();
+  hak_prof_constructor();
+}
 
 __attribute__((destructor)) static void hak_destructor(void) {
+  hak_prof_exit();
   if (g_cfg.stats) hak_stats_report_exit();
 }

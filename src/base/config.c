@@ -33,11 +33,16 @@ const bool g_hak_hardened = false;
     .fast_cap_bytes = 16u << 10, .refill_bytes = 16u << 10, .w_max = 1.6,                          \
     .empty_budget = 16u << 20, .spare_superslabs = 2, .bigcache_bytes = 256u << 20,                \
     .bigcache_ms = 1000, .decay_ms = 1000, .background = 1, .mode = "balanced",                    \
+    .prof = 0, .prof_sample = 512u << 10, .prof_interval = 0, .prof_signal = 0, .prof_leaks = 0,    \
+    .prof_unwind = HAK_UNWIND_AUTO,                                                                \
   }
 hak_config_t g_cfg = HAK_CFG_DEFAULTS;
 static const hak_config_t k_defaults = HAK_CFG_DEFAULTS;
 char g_cfg_stats_file[512];
 static char k_no_file[1];
+char g_cfg_prof_prefix[512] = "hakmem-prof";
+static const char k_prof_prefix[] = "hakmem-prof";
+_Static_assert(sizeof g_cfg_prof_prefix == sizeof g_cfg_stats_file, "T_PATH fields have one size");
 
 /* Serialises run-time changes (and the reads of HAKMEM_STATS_FILE). */
 static hak_lock_t g_opt_lock = HAK_LOCK_INIT;
@@ -81,6 +86,8 @@ static const choice_t k_thp[] = {W("auto", HAK_THP_AUTO), W("2", HAK_THP_AUTO), 
 static const choice_t k_signal[] = {W("0", 0),          W("off", 0),        W("none", 0),
                                     W("USR1", SIGUSR1), W("SIGUSR1", SIGUSR1), W("USR2", SIGUSR2),
                                     W("SIGUSR2", SIGUSR2), {NULL, 0}};
+static const choice_t k_unwind[] = {W("auto", HAK_UNWIND_AUTO), W("libunwind", HAK_UNWIND_LIBUNWIND),
+                                    W("libgcc", HAK_UNWIND_LIBGCC), W("fp", HAK_UNWIND_FP), {NULL, 0}};
 enum { MODE_BALANCED, MODE_FAST, MODE_LOW };
 static const choice_t k_mode[] = {W("balanced", MODE_BALANCED), W("fast", MODE_FAST),
                                   W("low-memory", MODE_LOW), W("low_memory", MODE_LOW), {NULL, 0}};
@@ -164,6 +171,28 @@ static const opt_t k_opts[HAK_OPT_COUNT] = {
     [HAK_OPT_JUNK] = {"HAKMEM_JUNK", T_BOOL, 0, F(junk), "0", 0, 0, k_bool,
                       "1: new blocks are filled with 0xAA (calloc's still zero) and freed ones with "
                       "0xDD, so that uninitialised reads and uses after free show"},
+    [HAK_OPT_PROF] = {"HAKMEM_PROF", T_BOOL, 0, F(prof), "0", 0, 0, k_bool,
+                      "1: the heap profiler samples allocations (by bytes, with their stacks) and writes "
+                      "a pprof heap profile at exit (docs/CONFIG.md, Heap profiling)"},
+    [HAK_OPT_PROF_SAMPLE] = {"HAKMEM_PROF_SAMPLE", T_SIZE, 0, F(prof_sample), "512k", 1, 1u << 30, NULL,
+                             "mean bytes allocated between two samples (a random, exponential distance)"},
+    [HAK_OPT_PROF_INTERVAL] = {"HAKMEM_PROF_INTERVAL", T_SIZE, 1, F(prof_interval), "0", 0, MAXSZ, NULL,
+                               "a profile is written each time the estimated live heap has grown by this "
+                               "many bytes since the last such dump; 0: never"},
+    [HAK_OPT_PROF_SIGNAL] = {"HAKMEM_PROF_SIGNAL", T_CHOICE, 0, F(prof_signal), "0", 0, 0, k_signal,
+                             "USR1 or USR2: that signal makes a hakmem thread write a profile (the "
+                             "handler only wakes it); 0: no handler"},
+    [HAK_OPT_PROF_LEAKS] = {"HAKMEM_PROF_LEAKS", T_BOOL, 1, F(prof_leaks), "0", 0, 0, k_bool,
+                            "1: at exit, the live sampled stacks, biggest first, with symbol names, on "
+                            "stderr (the leak report)"},
+    [HAK_OPT_PROF_PREFIX] = {"HAKMEM_PROF_PREFIX", T_PATH, 1, g_cfg_prof_prefix, k_prof_prefix, 0,
+                             "hakmem-prof", 0, 0, NULL,
+                             "profiles are written to PREFIX.PID.SEQ.heap (SEQ counts the process's "
+                             "dumps from 0001)"},
+    [HAK_OPT_PROF_UNWIND] = {"HAKMEM_PROF_UNWIND", T_CHOICE, 0, F(prof_unwind), "auto", 0, 0, k_unwind,
+                             "how stacks are taken: auto (libunwind if libunwind.so.8 loads, else "
+                             "libgcc), libunwind, libgcc (glibc's backtrace), fp (frame pointers: "
+                             "fastest, wrong in code built without them)"},
 };
 #undef F
 

@@ -37,7 +37,16 @@ typedef struct hak_config {
   uint32_t decay_ms;      /* HAKMEM_DECAY_MS: EMPTY memory idle this long goes back to the OS */
   int background;         /* HAKMEM_BACKGROUND: a thread returns memory when the program is idle */
   const char *mode;       /* HAKMEM_MODE: fast | balanced | low-memory */
+  /* heap profiler (diag/prof.c) */
+  int prof;               /* HAKMEM_PROF: sample allocations */
+  size_t prof_sample;     /* HAKMEM_PROF_SAMPLE: mean bytes between samples */
+  size_t prof_interval;   /* HAKMEM_PROF_INTERVAL: a dump per this much live-heap growth (0: none) */
+  int prof_signal;        /* HAKMEM_PROF_SIGNAL: a signal that writes a dump (0: none) */
+  int prof_leaks;         /* HAKMEM_PROF_LEAKS: the leak report on stderr at exit */
+  int prof_unwind;        /* HAKMEM_PROF_UNWIND: HAK_UNWIND_* */
 } hak_config_t;
+
+enum { HAK_UNWIND_AUTO = 0, HAK_UNWIND_LIBUNWIND = 1, HAK_UNWIND_LIBGCC = 2, HAK_UNWIND_FP = 3 };
 
 extern hak_config_t g_cfg;
 extern const bool g_hak_hardened; /* a HARDENED=1 build (tests adapt to it) */
@@ -45,6 +54,8 @@ extern const bool g_hak_hardened; /* a HARDENED=1 build (tests adapt to it) */
  * goes instead of stderr; "%p" in it becomes the pid. Read it with
  * hak_cfg_stats_path, which expands it under the options lock. */
 extern char g_cfg_stats_file[512];
+/* HAKMEM_PROF_PREFIX: profile file names are PREFIX.PID.SEQ.heap. */
+extern char g_cfg_prof_prefix[512];
 
 /* Start-up: the mode preset, then every HAKMEM_* variable of environ; a
  * malformed value or an unknown name prints one line and changes nothing. */
@@ -59,7 +70,8 @@ typedef enum {
   HAK_OPT_BIG_THRESHOLD, HAK_OPT_BIGCACHE_BYTES, HAK_OPT_BIGCACHE_MS, HAK_OPT_DECAY_MS,
   HAK_OPT_BACKGROUND, HAK_OPT_THP,
   HAK_OPT_THP_AUTO_BYTES, HAK_OPT_CRASH_REPORT, HAK_OPT_DEBUG, HAK_OPT_GUARD_SAMPLE, HAK_OPT_JUNK,
-  HAK_OPT_COUNT
+  HAK_OPT_PROF, HAK_OPT_PROF_SAMPLE, HAK_OPT_PROF_INTERVAL, HAK_OPT_PROF_SIGNAL, HAK_OPT_PROF_LEAKS,
+  HAK_OPT_PROF_PREFIX, HAK_OPT_PROF_UNWIND, HAK_OPT_COUNT
 } hak_opt_id_t;
 
 /* The option of that name: "HAKMEM_EMPTY_BUDGET", or without the prefix,

@@ -28,6 +28,8 @@ typedef struct hak_counters {
   /* frontend */
   hak_counter_t threads_started, heaps_adopted;
   hak_counter_t ace_updates;
+  /* diag: heap profiler */
+  hak_counter_t prof_samples, prof_dropped, prof_dumps;
 } hak_counters_t;
 
 extern hak_counters_t g_stats;

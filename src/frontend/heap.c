@@ -31,6 +31,11 @@ static pthread_key_t g_exit_key; /* its destructor runs hak_heap_thread_exit */
 /* Remote frees by threads that never made a heap, per class. */
 static _Atomic uint64_t g_remote_out_noheap[HAK_NCLASS];
 
+uint64_t g_heap_sample_mean;
+void *(*g_heap_sampler)(unsigned cls, size_t size);
+hak_heap_t g_prof_heap; /* owns the slabs of sampled blocks; under g_prof_heap_lock */
+static hak_lock_t g_prof_heap_lock = HAK_LOCK_INIT;
+
 HAK_INLINE uint16_t sll_off(unsigned cls) {
   return (uint16_t)(offsetof(hak_heap_t, sll) + cls * sizeof(hak_sll_t));
 }
@@ -46,6 +51,10 @@ static void heap_apply_policy(hak_heap_t *h) {
 }
 
 /* --- sampling and junk ------------------------------------------------ */
+/* One countdown per class, the SLL's tick, serves the guard pool, the
+ * profiler and junk: it runs out at the nearer of the next guarded and the
+ * next profiled allocation (at every allocation with junk), and never while
+ * all three are off. */
 
 #define TICK_OFF ((int64_t)1 << 62) /* no sampling: the tick never runs out */
 
@@ -57,17 +66,58 @@ static uint64_t heap_rand(hak_heap_t *h) {
 
 /* One guarded allocation in about N: the gap is uniform in 1..2N-1, so
  * that a program's allocation pattern cannot hide in step with it. */
-static uint32_t guard_gap(hak_heap_t *h) {
+static int64_t guard_gap(hak_heap_t *h) {
   uint64_t n = g_cfg.guard_sample;
-  return n <= 1 ? 1 : (uint32_t)(1 + heap_rand(h) % (2 * n - 1));
+  return n <= 1 ? 1 : (int64_t)(1 + heap_rand(h) % (2 * n - 1));
 }
 
-/* A tick runs out at every allocation with junk (each new block is filled),
- * every guard gap with sampling, and never otherwise. */
-static void tick_restart(hak_heap_t *h, unsigned cls) {
-  int64_t t = g_cfg.junk ? 1 : g_cfg.guard_sample ? (int64_t)guard_gap(h) : TICK_OFF;
-  h->n_alloc_base[cls] += (uint64_t)h->tick_start[cls];
+/* -ln(u) for u uniform in (0, 1), without libm: u = m * 2^e with m in [1, 2),
+ * ln m = 2 atanh((m - 1) / (m + 1)) by its series (error below 1e-6). */
+static double neg_log_uniform(uint64_t r) {
+  double u = ((double)(r >> 11) + 0.5) * 0x1p-53;
+  union { double d; uint64_t b; } v = {u};
+  int e = (int)((v.b >> 52) & 0x7ff) - 1023;
+  v.b = (v.b & 0x000fffffffffffffull) | 0x3ff0000000000000ull;
+  double z = (v.d - 1) / (v.d + 1), z2 = z * z;
+  double ln_m = 2 * z * (1 + z2 * (1.0 / 3 + z2 * (1.0 / 5 + z2 * (1.0 / 7 + z2 * (1.0 / 9)))));
+  return -(e * 0.6931471805599453 + ln_m);
+}
+
+/* Allocations of class cls up to and including the next sampled one: the
+ * one holding the byte an exponential distance of mean g_heap_sample_mean
+ * away, so that an allocation of size s is sampled with probability
+ * 1 - exp(-s / mean), the rate pprof's heap_v2 unsampling assumes. */
+/* Allocations of class cls up to and including the next profiled one: the
+ * one holding the byte an exponential distance of mean g_heap_sample_mean
+ * away, so that an allocation of size s is sampled with probability
+ * 1 - exp(-s / mean), the rate pprof's heap_v2 unsampling assumes. */
+static int64_t sample_distance(hak_heap_t *h, unsigned cls) {
+  double d = neg_log_uniform(heap_rand(h) * 0x2545f4914f6cdd1dull) * (double)g_heap_sample_mean / g_class[cls].size;
+  return d < (double)TICK_OFF ? (int64_t)d + 1 : TICK_OFF;
+}
+
+enum { FIRED_GUARD = 1, FIRED_PROF = 2 };
+
+/* Counts the allocations of the tick that ended and starts the next one;
+ * says which samples are due. */
+static unsigned tick_restart(hak_heap_t *h, unsigned cls) {
+  int64_t done = h->tick_start[cls] - h->sll[cls].tick;
+  unsigned fired = 0;
+  h->n_alloc_base[cls] += (uint64_t)done;
+  if (g_cfg.guard_sample && (h->guard_rem[cls] -= done) <= 0) {
+    fired |= FIRED_GUARD;
+    h->guard_rem[cls] = guard_gap(h);
+  }
+  if (g_heap_sample_mean && (h->prof_rem[cls] -= done) <= 0) {
+    fired |= FIRED_PROF;
+    h->prof_rem[cls] = sample_distance(h, cls);
+  }
+  int64_t t = TICK_OFF;
+  if (g_cfg.guard_sample && h->guard_rem[cls] < t) t = h->guard_rem[cls];
+  if (g_heap_sample_mean && h->prof_rem[cls] < t) t = h->prof_rem[cls];
+  if (g_cfg.junk) t = 1;
   h->tick_start[cls] = h->sll[cls].tick = t;
+  return fired;
 }
 
 /* An allocation the slow paths hand out: counted, filled with junk. */
@@ -77,17 +127,32 @@ static void *alloc_counted(hak_heap_t *h, unsigned cls, void *b) {
   return b;
 }
 
-void *hak_heap_sample_alloc(size_t size, hak_heap_t *h, unsigned cls) {
-  tick_restart(h, cls);
-  if (g_cfg.guard_sample && (!g_cfg.junk || --h->guard_left == 0)) {
-    if (g_cfg.junk) h->guard_left = guard_gap(h);
+/* The tick of cls ran out at this allocation (counted): a guarded block or
+ * the profiler's takes its place when due, or NULL. */
+static void *tick_fired(hak_heap_t *h, unsigned cls, size_t size) {
+  unsigned fired = tick_restart(h, cls);
+  if (fired & FIRED_GUARD) {
     void *p = hak_guard_alloc(size);
     if (p) {
-      h->n_alloc_base[cls]--; /* not a pop */
+      h->n_alloc_base[cls]--; /* not one of the class's blocks */
       if (g_cfg.junk) memset(p, 0xAA, size);
       return p;
     }
   }
+  if ((fired & FIRED_PROF) && g_heap_sampler) {
+    void *b = g_heap_sampler(cls, size);
+    if (b) {
+      h->sll[cls].n_direct++; /* the class's block, not from the SLL */
+      if (g_cfg.junk) memset(b, 0xAA, g_class[cls].size);
+      return b;
+    }
+  }
+  return NULL;
+}
+
+void *hak_heap_sample_alloc(size_t size, hak_heap_t *h, unsigned cls) {
+  void *p = tick_fired(h, cls, size);
+  if (p) return p;
   hak_sll_t *l = &h->sll[cls];
   void *b = hak_sll_pop(l, l->head);
   if (g_cfg.junk) memset(b, 0xAA, g_class[cls].size);
@@ -435,6 +500,14 @@ static void *carve_one(hak_heap_t *h, unsigned cls) {
 
 void *hak_heap_refill_alloc(size_t size, hak_heap_t *h, unsigned cls) {
   if (HAK_UNLIKELY(h == &g_empty_heap)) return refill_init_thread(size);
+  /* This allocation would run the tick out: a sample may take its place
+   * here (a class that carve_one serves never pops from its SLL). */
+  if (HAK_UNLIKELY(h->sll[cls].tick == 1)) {
+    h->sll[cls].tick = 0;
+    void *p = tick_fired(h, cls, size);
+    if (p) return p;
+    h->n_alloc_base[cls]--; /* not taken: the path below counts it */
+  }
   hak_housekeep_start_pending();
   if (HAK_UNLIKELY(h->policy_version != atomic_load_explicit(&g_policy_version, memory_order_relaxed)))
     heap_apply_policy(h);
@@ -558,10 +631,8 @@ hak_heap_t *hak_heap_get(void) {
   h->abandoned_next = NULL;
   h->in_use = 1;
   heap_apply_policy(h);
-  if (!h->tick_start[0]) { /* a new heap: its ticks start */
-    h->guard_left = 1;
+  if (!h->tick_start[0]) /* a new heap: its ticks start */
     for (unsigned c = 0; c < HAK_NCLASS; c++) tick_restart(h, c);
-  }
   hak_cnt_add(&g_stats.threads_started, 1);
   t_heap = h;
   pthread_setspecific(g_exit_key, h); /* a non-NULL value arms the destructor */
@@ -628,9 +699,58 @@ uint64_t hak_heap_remote_out_noheap(unsigned cls) {
 }
 
 hak_heap_t *hak_heap_list(void) { return g_heaps_all; }
-void hak_heap_lock_all(void) { hak_lock(&g_heaps_lock); }
-void hak_heap_unlock_all(void) { hak_unlock(&g_heaps_lock); }
+void hak_heap_lock_all(void) {
+  hak_lock(&g_prof_heap_lock); /* taken before the pool's locks, as by its users */
+  hak_lock(&g_heaps_lock);
+}
+void hak_heap_unlock_all(void) {
+  hak_unlock(&g_heaps_lock);
+  hak_unlock(&g_prof_heap_lock);
+}
 
 /* In a forked child only this thread exists: heaps of the other threads stay
  * as they were (they may have been mid-update) and are never reused. */
-void hak_heap_atfork_child(void) { hak_lock_reset(&g_heaps_lock); }
+void hak_heap_atfork_child(void) {
+  hak_lock_reset(&g_heaps_lock);
+  hak_lock_reset(&g_prof_heap_lock);
+}
+
+/* --- the profiler's heap ------------------------------------------------- */
+/* No SLL (its caps stay 0): a sampled block comes straight from a slab and
+ * goes straight back, so the slab's used count is the live samples. */
+
+void *hak_heap_prof_alloc(unsigned cls) {
+  hak_heap_t *h = &g_prof_heap;
+  void *b = NULL;
+  hak_lock(&g_prof_heap_lock);
+  for (hak_slab_t *s = h->cur[cls]; !b;) {
+    if (!s && !(s = h->cur[cls] = next_slab(h, cls))) break;
+    if (s->tc.free) {
+      b = s->tc.free;
+      s->tc.free = hak_sll_next(b);
+      s->tc.nfree--;
+    } else if (s->geo.carve < hak_slab_end(s)) {
+      b = s->geo.carve;
+      hak_slab_set_carve(s, s->geo.carve + s->geo.bsize);
+    } else {
+      h->cur[cls] = s = NULL; /* full: it comes back through partial */
+      continue;
+    }
+    s->tc.used++;
+    if (!s->tc.free && s->geo.carve >= hak_slab_end(s)) h->cur[cls] = NULL;
+  }
+  hak_unlock(&g_prof_heap_lock);
+  return b;
+}
+
+void hak_heap_prof_free(hak_slab_t *s, void *p) {
+  /* Counted as a free into another heap, which it is, so that the
+   * statistics' balance of the freeing thread's classes holds. */
+  unsigned cls = s->geo.cls;
+  hak_heap_t *me = t_heap;
+  if (me != &g_empty_heap) me->n_remote_out[cls]++;
+  else atomic_fetch_add_explicit(&g_remote_out_noheap[cls], 1, memory_order_relaxed);
+  hak_lock(&g_prof_heap_lock);
+  slab_return_block(&g_prof_heap, p);
+  hak_unlock(&g_prof_heap_lock);
+}

@@ -33,7 +33,6 @@ typedef struct hak_heap {
   uint64_t n_refilled[HAK_NCLASS]; /* blocks moved slab -> SLL */
   uint64_t n_alloc_base[HAK_NCLASS]; /* pops before the SLL's tick last started over */
   int64_t tick_start[HAK_NCLASS];    /* what the tick started from */
-  uint32_t guard_left;               /* with HAKMEM_JUNK, sampled allocations to go before a guarded one */
   uint64_t rng;                      /* sampling periods */
   uint64_t n_drained[HAK_NCLASS];  /* blocks moved SLL -> slab */
   uint64_t n_remote_in[HAK_NCLASS];  /* frees by other threads, collected */
@@ -49,6 +48,8 @@ typedef struct hak_heap {
   uint32_t win_events;
   uint8_t quiet[HAK_NCLASS]; /* windows in a row without a refill or drain */
   uint64_t trim_mark;        /* allocations counted at the previous malloc_trim */
+  int64_t guard_rem[HAK_NCLASS];  /* allocations to the next guarded one (HAKMEM_GUARD_SAMPLE) */
+  int64_t prof_rem[HAK_NCLASS];   /* ... and to the next profiled one (HAKMEM_PROF) */
   struct hak_heap *all_next;       /* every heap ever made (never freed) */
   struct hak_heap *abandoned_next; /* heaps of exited threads, for adoption */
   int in_use;
@@ -71,6 +72,21 @@ void hak_heap_init(void); /* process start-up: tables and the thread-exit hook *
 HAK_INLINE uint64_t hak_sll_allocs(const hak_heap_t *h, unsigned cls) {
   return h->n_alloc_base[cls] + (uint64_t)(h->tick_start[cls] - h->sll[cls].tick);
 }
+
+/* The profiler's hooks (diag/prof.c sets them at start-up). Sampling is by
+ * bytes: each class counts down allocations to the next sample, drawn so that
+ * the samples form a Poisson process of mean g_heap_sample_mean bytes over
+ * the class's bytes; 0: no sampling. g_heap_sampler records a sampled
+ * allocation of class cls and returns the block to hand out, from the
+ * profiler's own heap (hak_heap_prof_alloc), or NULL to decline. */
+extern uint64_t g_heap_sample_mean;
+extern void *(*g_heap_sampler)(unsigned cls, size_t size);
+/* Sampled blocks come from a heap no thread owns, so free's fast path
+ * refuses them and free's slow path sends them to the profiler; it takes
+ * and frees them under a lock. */
+extern hak_heap_t g_prof_heap;
+void *hak_heap_prof_alloc(unsigned cls);
+void hak_heap_prof_free(hak_slab_t *s, void *p);
 
 /* Slow paths (heap.c) */
 /* An SLL's tick ran out: a guarded allocation (HAKMEM_GUARD_SAMPLE), a junk

@@ -1,0 +1,627 @@
+/* The heap profiler (prof.h). Memory: three tables mapped from the OS at
+ * start-up (MAP_NORESERVE-like: only touched pages count), never malloc.
+ * One lock guards them; the decision to sample never takes it (it is the
+ * heap's countdown, or the thread's Big byte countdown). */
+#include "diag/prof.h"
+#include "hakmem.h"
+#include "backend/big.h"
+#include "backend/lookup.h"
+#include "backend/shared_pool.h"
+#include "base/config.h"
+#include "base/counters.h"
+#include "base/lock.h"
+#include "base/report.h"
+#include "mem/size_class.h"
+#include "os/os.h"
+
+#include <dlfcn.h>
+#include <errno.h>
+#include <execinfo.h>
+#include <fcntl.h>
+#include <link.h>
+#include <semaphore.h>
+#include <signal.h>
+#include <string.h>
+#include <unistd.h>
+
+#define PROF_DEPTH 64
+#define PROF_BUCKETS (1u << 15)       /* distinct (stack, usable size) pairs */
+#define PROF_BIDX (PROF_BUCKETS * 2u) /* their hash index */
+#define PROF_LIVE (1u << 18)          /* live samples (128 GiB of live heap at the default rate) */
+#define PROF_TOP 20                   /* stacks in the leak report */
+
+typedef struct {
+  uint64_t hash, usable;
+  uint64_t live_n, live_req, alloc_n; /* samples (pprof unsamples them) */
+  uint32_t depth;
+  uintptr_t pc[PROF_DEPTH];
+} prof_bucket_t;
+
+typedef struct {
+  uintptr_t addr; /* 0: empty slot */
+  uint64_t req;
+  uint32_t bucket;
+} prof_live_t;
+
+bool g_prof_on;
+_Atomic uint32_t g_prof_big_live;
+static hak_lock_t g_lock = HAK_LOCK_INIT;
+static prof_bucket_t *g_buckets;
+static uint32_t g_nbuckets;
+static uint32_t *g_bidx; /* bucket + 1; 0: empty */
+static prof_live_t *g_live;
+static uint32_t g_nlive;
+static double g_live_est;     /* estimated live bytes (unsampled) */
+static double g_next_dump;    /* HAKMEM_PROF_INTERVAL: dump when g_live_est passes it */
+static _Atomic int g_ready;   /* the unwinder is primed: samples may be taken */
+static _Atomic uint32_t g_seq; /* dumps of this process */
+static __thread int t_busy;   /* in the profiler: a malloc from here is not sampled */
+static __thread int64_t t_big_left;
+static __thread uint64_t t_rng;
+static uintptr_t g_self_lo, g_self_hi; /* hakmem's own code: frames skipped */
+static int (*g_unw_backtrace)(void **, int);
+static int g_unwinder;
+
+/* --- numbers without libm ---------------------------------------------------- */
+
+static double exp_neg(double x) { /* e^-x, x >= 0 */
+  if (x > 700) return 0;
+  int k = (int)(x / 0.6931471805599453);
+  double r = x - k * 0.6931471805599453, t = 1, s = 1;
+  for (int i = 1; i < 14; i++) s += (t *= -r / i);
+  union { double d; uint64_t b; } v = {s};
+  v.b -= (uint64_t)k << 52;
+  return v.d;
+}
+
+/* pprof's heap_v2 unsampling: a block of size s was sampled with probability
+ * 1 - exp(-s / rate). */
+static double unsample(uint64_t usable) {
+  double x = (double)usable / (double)g_cfg.prof_sample;
+  return x < 1e-6 ? 1 / x : 1 / (1 - exp_neg(x));
+}
+
+static double neg_log_u(void) { /* -ln(u), u uniform in (0, 1) */
+  uint64_t x = t_rng ? t_rng : ((uintptr_t)&t_rng * 0x9e3779b97f4a7c15ull) | 1;
+  x ^= x >> 12, x ^= x << 25, x ^= x >> 27;
+  t_rng = x;
+  double u = ((double)((x * 0x2545f4914f6cdd1dull) >> 11) + 0.5) * 0x1p-53, l = 0;
+  while (u < 0.5) u *= 2, l += 0.6931471805599453;
+  double z = (u - 1) / (u + 1), z2 = z * z; /* ln u = 2 atanh(z) */
+  return l - 2 * z * (1 + z2 * (1.0 / 3 + z2 * (1.0 / 5 + z2 * (1.0 / 7 + z2 * (1.0 / 9 + z2 / 11)))));
+}
+
+/* --- stacks ------------------------------------------------------------------ */
+
+static int fp_walk(void **pcs, int max) {
+  uintptr_t *fp = __builtin_frame_address(0);
+  int n = 0;
+  while (n < max && fp && !((uintptr_t)fp & 7)) {
+    uintptr_t *next = (uintptr_t *)fp[0];
+    if (!fp[1]) break;
+    pcs[n++] = (void *)fp[1];
+    if (next <= fp || (uintptr_t)next - (uintptr_t)fp > (1u << 20)) break;
+    fp = next;
+  }
+  return n;
+}
+
+/* The stack of the allocation, hakmem's own frames left out. */
+static HAK_NOINLINE uint32_t capture(uintptr_t *out) {
+  void *pcs[PROF_DEPTH + 16];
+  int n;
+  if (g_unwinder == HAK_UNWIND_FP) n = fp_walk(pcs, PROF_DEPTH + 16);
+  else if (g_unwinder == HAK_UNWIND_LIBUNWIND) n = g_unw_backtrace(pcs, PROF_DEPTH + 16);
+  else n = backtrace(pcs, PROF_DEPTH + 16);
+  int i = 0;
+  while (i < n && (uintptr_t)pcs[i] >= g_self_lo && (uintptr_t)pcs[i] < g_self_hi) i++;
+  uint32_t d = 0;
+  for (; i < n && d < PROF_DEPTH; i++) out[d++] = (uintptr_t)pcs[i];
+  return d;
+}
+
+static uint64_t stack_hash(const uintptr_t *pc, uint32_t d, uint64_t usable) {
+  uint64_t h = usable * 0x9e3779b97f4a7c15ull ^ d;
+  for (uint32_t i = 0; i < d; i++) h = (h ^ pc[i]) * 0x100000001b3ull, h ^= h >> 29;
+  return h | 1;
+}
+
+/* The bucket of this stack and size, made if new; UINT32_MAX when full. */
+static uint32_t bucket_get(const uintptr_t *pc, uint32_t d, uint64_t usable) {
+  uint64_t h = stack_hash(pc, d, usable);
+  for (uint32_t i = (uint32_t)h & (PROF_BIDX - 1);; i = (i + 1) & (PROF_BIDX - 1)) {
+    uint32_t b = g_bidx[i];
+    if (!b) {
+      if (g_nbuckets == PROF_BUCKETS) return UINT32_MAX;
+      prof_bucket_t *nb = &g_buckets[g_nbuckets];
+      nb->hash = h;
+      nb->usable = usable;
+      nb->depth = d;
+      memcpy(nb->pc, pc, d * sizeof *pc);
+      g_bidx[i] = ++g_nbuckets;
+      return g_nbuckets - 1;
+    }
+    prof_bucket_t *e = &g_buckets[b - 1];
+    if (e->hash == h && e->usable == usable && e->depth == d && !memcmp(e->pc, pc, d * sizeof *pc)) return b - 1;
+  }
+}
+
+static uint32_t live_slot(uintptr_t a) { return (uint32_t)((a >> 4) * 0x9e3779b97f4a7c15ull >> 46); }
+
+static bool live_insert(uintptr_t a, uint64_t req, uint32_t bucket) {
+  if (g_nlive >= PROF_LIVE - PROF_LIVE / 4) return false; /* keeps the probes short */
+  uint32_t i = live_slot(a);
+  while (g_live[i].addr) i = (i + 1) & (PROF_LIVE - 1);
+  g_live[i] = (prof_live_t){a, req, bucket};
+  g_nlive++;
+  return true;
+}
+
+/* Removes a's record (linear probing, backward-shift deletion). */
+static bool live_remove(uintptr_t a, prof_live_t *out) {
+  uint32_t i = live_slot(a);
+  while (g_live[i].addr != a) {
+    if (!g_live[i].addr) return false;
+    i = (i + 1) & (PROF_LIVE - 1);
+  }
+  *out = g_live[i];
+  for (uint32_t j = (i + 1) & (PROF_LIVE - 1); g_live[j].addr; j = (j + 1) & (PROF_LIVE - 1)) {
+    uint32_t home = live_slot(g_live[j].addr);
+    /* j's entry may move to the hole at i unless its home lies in (i, j] */
+    if (((j - home) & (PROF_LIVE - 1)) >= ((j - i) & (PROF_LIVE - 1))) {
+      g_live[i] = g_live[j];
+      i = j;
+    }
+  }
+  g_live[i].addr = 0;
+  g_nlive--;
+  return true;
+}
+
+static int dump_file(const char *path);
+
+/* Records a sample of block p (stack already taken); false if the table is full. */
+static bool record(void *p, const uintptr_t *pc, uint32_t d, uint64_t req, uint64_t usable) {
+  hak_lock(&g_lock);
+  uint32_t b = bucket_get(pc, d, usable);
+  bool ok = b != UINT32_MAX && live_insert((uintptr_t)p, req, b);
+  bool dump = false;
+  if (ok) {
+    g_buckets[b].live_n++;
+    g_buckets[b].live_req += req;
+    g_buckets[b].alloc_n++;
+    g_live_est += (double)usable * unsample(usable);
+    if (g_cfg.prof_interval && g_live_est >= g_next_dump) {
+      g_next_dump = g_live_est + (double)g_cfg.prof_interval;
+      dump = true;
+    }
+  }
+  hak_unlock(&g_lock);
+  hak_cnt_add(ok ? &g_stats.prof_samples : &g_stats.prof_dropped, 1);
+  if (dump) dump_file(NULL); /* outside the lock, which the dump takes */
+  return ok;
+}
+
+static bool forget(const void *p) {
+  prof_live_t e;
+  hak_lock(&g_lock);
+  bool found = live_remove((uintptr_t)p, &e);
+  if (found) {
+    prof_bucket_t *b = &g_buckets[e.bucket];
+    b->live_n--;
+    b->live_req -= e.req;
+    g_live_est -= (double)b->usable * unsample(b->usable);
+  }
+  hak_unlock(&g_lock);
+  return found;
+}
+
+/* The heap's sampler: a block of class cls from the profiler's heap. */
+static void *sample_slab(unsigned cls, size_t size) {
+  if (t_busy || !atomic_load_explicit(&g_ready, memory_order_acquire)) {
+    hak_cnt_add(&g_stats.prof_dropped, 1);
+    return NULL;
+  }
+  t_busy = 1;
+  uintptr_t pc[PROF_DEPTH];
+  uint32_t d = capture(pc);
+  void *b = hak_heap_prof_alloc(cls);
+  if (b && !record(b, pc, d, size, g_class[cls].size)) {
+    hak_heap_prof_free(hak_slab_of(b), b);
+    b = NULL;
+  }
+  t_busy = 0;
+  return b;
+}
+
+void hak_prof_free_block(hak_slab_t *s, void *p) {
+  /* Every block of the profiler's heap that is out has a record. */
+  if (!forget(p)) hak_report_invalid("free", p, "double free", NULL);
+  else hak_heap_prof_free(s, p);
+}
+
+void hak_prof_big_alloc_slow(void *p, size_t size) {
+  if (t_busy || !atomic_load_explicit(&g_ready, memory_order_acquire)) return;
+  if (!t_big_left) t_big_left = (int64_t)(neg_log_u() * (double)g_cfg.prof_sample) + 1;
+  t_big_left -= (int64_t)size;
+  if (t_big_left > 0) return;
+  t_big_left = (int64_t)(neg_log_u() * (double)g_cfg.prof_sample) + 1;
+  t_busy = 1;
+  uintptr_t pc[PROF_DEPTH];
+  uint32_t d = capture(pc);
+  if (record(p, pc, d, size, size)) atomic_fetch_add_explicit(&g_prof_big_live, 1, memory_order_relaxed);
+  t_busy = 0;
+}
+
+void hak_prof_big_free_slow(const void *p) {
+  if (forget(p)) atomic_fetch_sub_explicit(&g_prof_big_live, 1, memory_order_relaxed);
+}
+
+/* --- output ---------------------------------------------------------------- */
+
+typedef struct {
+  int fd;
+  size_t n;
+  char buf[1 << 16];
+} out_t;
+static out_t g_out; /* under g_lock */
+
+static void out_flush(out_t *o) {
+  for (size_t off = 0; off < o->n;) {
+    ssize_t w = write(o->fd, o->buf + off, o->n - off);
+    if (w < 0 && errno == EINTR) continue;
+    if (w <= 0) break;
+    off += (size_t)w;
+  }
+  o->n = 0;
+}
+
+static void out_put(out_t *o, const char *s, size_t n) {
+  if (o->n + n > sizeof o->buf) out_flush(o);
+  if (n > sizeof o->buf) n = sizeof o->buf;
+  memcpy(o->buf + o->n, s, n);
+  o->n += n;
+}
+
+static void out_fmt(out_t *o, const char *fmt, ...) {
+  char line[512];
+  va_list ap;
+  va_start(ap, fmt);
+  size_t n = hak_vfmt(line, sizeof line, fmt, ap);
+  va_end(ap);
+  out_put(o, line, n);
+}
+
+/* gperftools' legacy heap profile: raw sample counts and usable bytes, which
+ * pprof unsamples (heap_v2 at the sampling rate); the maps let it symbolise. */
+static void write_profile(out_t *o) {
+  uint64_t ln = 0, lb = 0, an = 0, ab = 0;
+  for (uint32_t i = 0; i < g_nbuckets; i++) {
+    prof_bucket_t *b = &g_buckets[i];
+    ln += b->live_n, lb += b->live_n * b->usable, an += b->alloc_n, ab += b->alloc_n * b->usable;
+  }
+  out_fmt(o, "heap profile: %u: %u [%u: %u] @ heap_v2/%u\n", ln, lb, an, ab, (uint64_t)g_cfg.prof_sample);
+  for (uint32_t i = 0; i < g_nbuckets; i++) {
+    prof_bucket_t *b = &g_buckets[i];
+    out_fmt(o, "%u: %u [%u: %u] @", b->live_n, b->live_n * b->usable, b->alloc_n, b->alloc_n * b->usable);
+    for (uint32_t k = 0; k < b->depth; k++) out_fmt(o, " %p", (void *)b->pc[k]);
+    out_put(o, "\n", 1);
+  }
+  out_put(o, "\nMAPPED_LIBRARIES:\n", 19);
+  int fd = open("/proc/self/maps", O_RDONLY | O_CLOEXEC);
+  if (fd >= 0) {
+    for (;;) {
+      if (o->n == sizeof o->buf) out_flush(o);
+      ssize_t r = read(fd, o->buf + o->n, sizeof o->buf - o->n);
+      if (r < 0 && errno == EINTR) continue;
+      if (r <= 0) break;
+      o->n += (size_t)r;
+    }
+    close(fd);
+  }
+}
+
+/* path NULL: PREFIX.PID.SEQ.heap. 0, or -1 (errno) if it could not be written. */
+static int dump_file(const char *path) {
+  char name[600];
+  if (!path) {
+    char prefix[512];
+    hak_opt_format(HAK_OPT_PROF_PREFIX, prefix, sizeof prefix);
+    uint32_t seq = atomic_fetch_add_explicit(&g_seq, 1, memory_order_relaxed) + 1;
+    hak_fmt(name, sizeof name, "%s.%u.%s%s%s%u.heap", prefix, (uint64_t)getpid(), seq < 1000 ? "0" : "",
+            seq < 100 ? "0" : "", seq < 10 ? "0" : "", (uint64_t)seq);
+    path = name;
+  }
+  int saved = errno;
+  t_busy++;
+  int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0) {
+    t_busy--;
+    return -1;
+  }
+  hak_lock(&g_lock);
+  g_out.fd = fd;
+  g_out.n = 0;
+  write_profile(&g_out);
+  out_flush(&g_out);
+  hak_unlock(&g_lock);
+  close(fd);
+  t_busy--;
+  hak_cnt_add(&g_stats.prof_dumps, 1);
+  errno = saved;
+  return 0;
+}
+
+HAK_API int hak_prof_dump(const char *path) {
+  if (!g_prof_on) {
+    errno = ENOSYS;
+    return -1;
+  }
+  return dump_file(path);
+}
+
+/* --- the leak report --------------------------------------------------------- */
+
+/* The program's own functions are seldom exported, so dladdr cannot name
+ * them: the object's .symtab (or .dynsym) is read instead, one object at a
+ * time, into memory from the OS. At exit only. */
+static struct {
+  char name[512];
+  char *img;
+  size_t size, cap;
+} g_elf;
+
+static bool elf_load(const char *file) {
+  if (g_elf.img && !strcmp(g_elf.name, file)) return g_elf.size != 0;
+  if (strlen(file) >= sizeof g_elf.name) return false;
+  memcpy(g_elf.name, file, strlen(file) + 1);
+  g_elf.size = 0;
+  int fd = open(file, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return false;
+  off_t end = lseek(fd, 0, SEEK_END);
+  if (end <= 0 || (size_t)end > ((size_t)1 << 30)) {
+    close(fd);
+    return false;
+  }
+  size_t need = hak_align_up((size_t)end, HAK_PAGE);
+  if (need > g_elf.cap) {
+    if (g_elf.img) hak_os_unmap(g_elf.img, g_elf.cap);
+    g_elf.cap = 0;
+    if (!(g_elf.img = hak_os_map(need))) {
+      close(fd);
+      return false;
+    }
+    g_elf.cap = need;
+  }
+  size_t got = 0;
+  while (got < (size_t)end) {
+    ssize_t r = pread(fd, g_elf.img + got, (size_t)end - got, (off_t)got);
+    if (r < 0 && errno == EINTR) continue;
+    if (r <= 0) break;
+    got += (size_t)r;
+  }
+  close(fd);
+  if (got == (size_t)end) g_elf.size = got;
+  return g_elf.size != 0;
+}
+
+/* The function of the loaded object holding file address a. */
+static const char *elf_func(uintptr_t a, uintptr_t *start) {
+  const ElfW(Ehdr) *eh = (const ElfW(Ehdr) *)g_elf.img;
+  if (g_elf.size < sizeof *eh || memcmp(eh->e_ident, ELFMAG, SELFMAG) || eh->e_shentsize != sizeof(ElfW(Shdr)) ||
+      eh->e_shoff + (size_t)eh->e_shnum * sizeof(ElfW(Shdr)) > g_elf.size)
+    return NULL;
+  const ElfW(Shdr) *sh = (const ElfW(Shdr) *)(g_elf.img + eh->e_shoff);
+  for (int pass = 0; pass < 2; pass++) {
+    for (unsigned i = 0; i < eh->e_shnum; i++) {
+      if (sh[i].sh_type != (pass ? SHT_DYNSYM : SHT_SYMTAB) || sh[i].sh_link >= eh->e_shnum) continue;
+      const ElfW(Shdr) *str = &sh[sh[i].sh_link];
+      if (sh[i].sh_offset + sh[i].sh_size > g_elf.size || str->sh_offset + str->sh_size > g_elf.size) continue;
+      const ElfW(Sym) *sym = (const ElfW(Sym) *)(g_elf.img + sh[i].sh_offset);
+      for (size_t k = 0; k < sh[i].sh_size / sizeof *sym; k++) {
+        if (ELF64_ST_TYPE(sym[k].st_info) != STT_FUNC || a < sym[k].st_value ||
+            a >= sym[k].st_value + sym[k].st_size || sym[k].st_name >= str->sh_size)
+          continue;
+        *start = sym[k].st_value;
+        return g_elf.img + str->sh_offset + sym[k].st_name;
+      }
+    }
+  }
+  return NULL;
+}
+
+static void say_frame(out_t *o, uintptr_t pc) {
+  Dl_info di;
+  const char *file = "?";
+  /* pc - 1: the call, not the instruction after it (a noreturn call may end a function) */
+  if (dladdr((void *)(pc - 1), &di)) {
+    uintptr_t start;
+    const char *fn = NULL;
+    if (di.dli_sname) {
+      fn = di.dli_sname;
+      start = (uintptr_t)di.dli_saddr;
+    } else if (di.dli_fname && elf_load(di.dli_fname[0] ? di.dli_fname : "/proc/self/exe")) {
+      const ElfW(Ehdr) *eh = (const ElfW(Ehdr) *)g_elf.img;
+      uintptr_t bias = eh->e_type == ET_DYN ? (uintptr_t)di.dli_fbase : 0;
+      fn = elf_func(pc - 1 - bias, &start);
+      start += bias;
+    }
+    if (fn) out_fmt(o, "    %s+%u", fn, (uint64_t)(pc - start));
+    else out_fmt(o, "    %p", (void *)pc);
+    if (di.dli_fname && di.dli_fname[0]) {
+      file = di.dli_fname;
+      for (const char *c = di.dli_fname; *c; c++)
+        if (*c == '/') file = c + 1;
+    }
+  } else {
+    out_fmt(o, "    %p", (void *)pc);
+  }
+  out_fmt(o, " (%s)\n", file);
+}
+
+static void size_str(char *buf, size_t cap, double v) {
+  if (v >= 10 * 1048576.0) hak_fmt(buf, cap, "%u MiB", (uint64_t)(v / 1048576 + 0.5));
+  else if (v >= 10 * 1024.0) hak_fmt(buf, cap, "%u KiB", (uint64_t)(v / 1024 + 0.5));
+  else hak_fmt(buf, cap, "%u B", (uint64_t)(v + 0.5));
+}
+
+static void leak_report(void) {
+  out_t *o = &g_out;
+  hak_lock(&g_lock);
+  o->fd = 2;
+  o->n = 0;
+  double total = 0;
+  uint32_t stacks = 0;
+  uint64_t samples = 0;
+  for (uint32_t i = 0; i < g_nbuckets; i++)
+    if (g_buckets[i].live_n) {
+      total += (double)g_buckets[i].live_n * (double)g_buckets[i].usable * unsample(g_buckets[i].usable);
+      stacks++;
+      samples += g_buckets[i].live_n;
+    }
+  char t[32];
+  size_str(t, sizeof t, total);
+  out_fmt(o, "hakmem: leak report: %s estimated live at exit, in %u stacks (%u samples, one per %u bytes "
+          "on average)%s\n", t, (uint64_t)stacks, samples, (uint64_t)g_cfg.prof_sample,
+          stacks ? ", biggest first:" : "");
+  /* Biggest first, by selection: PROF_TOP passes over the buckets. */
+  double last = 1e300;
+  uint32_t last_i = UINT32_MAX;
+  for (unsigned k = 0; k < PROF_TOP && k < stacks; k++) {
+    uint32_t best = UINT32_MAX;
+    double bv = -1;
+    for (uint32_t i = 0; i < g_nbuckets; i++) {
+      prof_bucket_t *b = &g_buckets[i];
+      if (!b->live_n) continue;
+      double v = (double)b->live_n * (double)b->usable * unsample(b->usable);
+      bool below = v < last || (v == last && i > last_i);
+      if (below && v > bv) bv = v, best = i;
+    }
+    if (best == UINT32_MAX) break;
+    last = bv, last_i = best;
+    prof_bucket_t *b = &g_buckets[best];
+    size_str(t, sizeof t, bv);
+    out_fmt(o, "#%u %s in about %u blocks of %u bytes (%u requested on average; %u samples)\n", (uint64_t)k + 1,
+            t, (uint64_t)((double)b->live_n * unsample(b->usable) + 0.5), b->usable, b->live_req / b->live_n,
+            b->live_n);
+    for (uint32_t f = 0; f < b->depth && f < 12; f++) say_frame(o, b->pc[f]);
+  }
+  out_flush(o);
+  hak_unlock(&g_lock);
+}
+
+/* --- start-up, signal, fork, exit -------------------------------------------- */
+
+static int self_range(struct dl_phdr_info *info, size_t size, void *arg) {
+  (void)size;
+  uintptr_t me = (uintptr_t)arg;
+  for (int i = 0; i < info->dlpi_phnum; i++) {
+    const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
+    if (ph->p_type != PT_LOAD || !(ph->p_flags & PF_X)) continue;
+    uintptr_t lo = info->dlpi_addr + ph->p_vaddr, hi = lo + ph->p_memsz;
+    if (me >= lo && me < hi) {
+      /* hakmem linked into the program itself: its code is not all of the
+       * program's, so only the frames of the sampling paths are skipped */
+      if (!info->dlpi_name || !info->dlpi_name[0]) return 2;
+      g_self_lo = lo, g_self_hi = hi;
+      return 1;
+    }
+  }
+  return 0;
+}
+
+void hak_prof_init(void) {
+  if (!g_cfg.prof) return;
+  g_buckets = hak_os_map(PROF_BUCKETS * sizeof(prof_bucket_t));
+  g_bidx = hak_os_map(PROF_BIDX * sizeof(uint32_t));
+  g_live = hak_os_map(PROF_LIVE * sizeof(prof_live_t));
+  if (!g_buckets || !g_bidx || !g_live) {
+    hak_say("hakmem: HAKMEM_PROF: no memory for the sample table; profiling off\n", 68);
+    return;
+  }
+  g_next_dump = (double)g_cfg.prof_interval;
+  g_heap_sampler = sample_slab;
+  g_heap_sample_mean = g_cfg.prof_sample;
+  g_prof_on = true;
+}
+
+static sem_t g_sig_sem;
+static void prof_sig_handler(int sig) {
+  (void)sig;
+  int saved = errno;
+  sem_post(&g_sig_sem); /* async-signal-safe: the thread below writes the profile */
+  errno = saved;
+}
+static void *sig_main(void *arg) {
+  (void)arg;
+  for (;;) {
+    while (sem_wait(&g_sig_sem) != 0) {
+    }
+    dump_file(NULL);
+  }
+  return NULL;
+}
+
+/* From the library's constructor, where dlopen and thread creation (which
+ * allocate) are safe: the unwinder is loaded and run once so that its first
+ * use, which allocates, is not inside a sample. */
+void hak_prof_constructor(void) {
+  if (!g_prof_on || atomic_load(&g_ready)) return;
+  t_busy++;
+  if (dl_iterate_phdr(self_range, (void *)(uintptr_t)hak_prof_init) == 2) {
+    /* static link: hakmem's objects lie together in the program's .text;
+     * a function of each bounds them (cold parts, .text.unlikely, fall
+     * outside: a frame of big_malloc may stay on top of a stack) */
+    uintptr_t f[] = {(uintptr_t)hak_malloc, (uintptr_t)hak_heap_refill_alloc, (uintptr_t)hak_heap_prof_alloc,
+                     (uintptr_t)capture, (uintptr_t)hak_prof_init, (uintptr_t)hak_big_alloc,
+                     (uintptr_t)hak_sp_acquire, (uintptr_t)hak_lookup_slow, (uintptr_t)hak_os_map,
+                     (uintptr_t)hak_lock_slow, (uintptr_t)hak_fmt, (uintptr_t)hak_config_init,
+                     (uintptr_t)hak_size_class_init, (uintptr_t)hak_stats_get, (uintptr_t)hak_memalign,
+                     (uintptr_t)hak_malloc_usable_size, (uintptr_t)hak_owns};
+    g_self_lo = g_self_hi = f[0];
+    for (unsigned i = 0; i < sizeof f / sizeof f[0]; i++) {
+      if (f[i] < g_self_lo) g_self_lo = f[i];
+      if (f[i] > g_self_hi) g_self_hi = f[i];
+    }
+    g_self_hi += 4096;
+  }
+  g_unwinder = g_cfg.prof_unwind;
+  /* libunwind's fast path crashes under ThreadSanitizer (tsan.* tests
+   * with HAKMEM_PROF=1): there auto takes libgcc's */
+  if (g_unwinder == HAK_UNWIND_AUTO && dlsym(RTLD_DEFAULT, "__tsan_init")) g_unwinder = HAK_UNWIND_LIBGCC;
+  if (g_unwinder == HAK_UNWIND_AUTO || g_unwinder == HAK_UNWIND_LIBUNWIND) {
+    void *h = dlopen("libunwind.so.8", RTLD_NOW | RTLD_LOCAL);
+    if (h) g_unw_backtrace = (int (*)(void **, int))dlsym(h, "unw_backtrace");
+    g_unwinder = g_unw_backtrace ? HAK_UNWIND_LIBUNWIND : HAK_UNWIND_LIBGCC;
+    if (!g_unw_backtrace && g_cfg.prof_unwind == HAK_UNWIND_LIBUNWIND)
+      hak_say("hakmem: HAKMEM_PROF_UNWIND=libunwind: libunwind.so.8 not found; libgcc's unwinder instead\n", 89);
+  }
+  uintptr_t pc[PROF_DEPTH];
+  capture(pc); /* primes it: libgcc_s is loaded, caches filled */
+  if (g_cfg.prof_signal && sem_init(&g_sig_sem, 0, 0) == 0 && hak_os_thread(sig_main, 64u << 10, "hakmem-prof")) {
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = prof_sig_handler;
+    sa.sa_flags = SA_RESTART;
+    sigemptyset(&sa.sa_mask);
+    sigaction(g_cfg.prof_signal, &sa, NULL);
+  }
+  t_busy--;
+  atomic_store_explicit(&g_ready, 1, memory_order_release);
+}
+
+void hak_prof_exit(void) {
+  if (!g_prof_on) return;
+  dump_file(NULL);
+  if (g_cfg.prof_leaks) leak_report();
+}
+
+void hak_prof_lock(void) { hak_lock(&g_lock); }
+void hak_prof_unlock(void) { hak_unlock(&g_lock); }
+void hak_prof_atfork_child(void) {
+  hak_lock_reset(&g_lock);
+  atomic_store_explicit(&g_seq, 0, memory_order_relaxed); /* the child's own pid, its own sequence */
+  if (g_prof_on && g_cfg.prof_signal) {
+    if (!hak_os_thread(sig_main, 64u << 10, "hakmem-prof")) hak_say("hakmem: HAKMEM_PROF_SIGNAL: no thread in the child\n", 52);
+  }
+}
