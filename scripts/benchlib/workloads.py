@@ -160,9 +160,9 @@ REAL = [
                        "quick": "sed 's/WHERE x < 200000)/WHERE x < 30000)/' {inputs}/sqlite.sql > rows.sql"}),
     RealProgram("real_redis", (("redis-server", "redis-server"), ("redis-cli", "redis-tools"),
                                ("redis-benchmark", "redis-tools")),
-                _real_modes(["sh", "{bench}/redis.sh", "100000", "10000"], ["sh", "{bench}/redis.sh", "30000", "3000"]),
+                _real_modes(["sh", "{bench}/redis.sh", "100000", "6000"], ["sh", "{bench}/redis.sh", "30000", "3000"]),
                 "redis-server on a unix socket, filled with 100,000 keys (30,000 in quick mode) by DEBUG POPULATE, "
-                "then redis-benchmark (20 clients, 13 commands, 10,000 requests each; 3,000 in quick mode) against "
+                "then redis-benchmark (20 clients, 13 commands, 6,000 requests each; 3,000 in quick mode) against "
                 "it, both under the allocator measured; prints the dataset's size and digest (bench/real/redis.sh)"),
     RealProgram("real_cc", (("g++", "g++"), ("gcc", "gcc")),
                 _real_modes(["g++", "-std=c++17", "-O2", "-I{root}/include", "-S", "-o", "-", "{root}/tests/test_cxx.cpp"],
