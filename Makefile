@@ -106,10 +106,10 @@ uninstall:
 test: $(LIBS) $(BUILD)/hakmem $(BUILD)/hakmem-exec
 	./scripts/run_tests.sh
 
-bench: $(LIBS)
+bench: $(LIBS) $(BUILD)/hakmem $(BUILD)/hakmem-exec
 	python3 scripts/bench.py $(BENCH_ARGS)
 
-bench-quick: $(LIBS)
+bench-quick: $(LIBS) $(BUILD)/hakmem $(BUILD)/hakmem-exec
 	python3 scripts/bench.py --quick $(BENCH_ARGS)
 
 # libFuzzer on the hak_* API against an ASan/UBSan core: make fuzz FUZZ_SECONDS=600

@@ -7,12 +7,17 @@ LD_PRELOAD, interleaved (every round in a new, seeded order), several runs
 each, hakmem twice per round as an A/A noise control, plus one run per
 allocator of most workloads under callgrind (instructions per operation,
 which the machine's noise barely moves), plus one short run per allocator
-under `strace -f -c` (hakmem's also with HAKMEM_STATS=1), and writes
+under `strace -f -c` (hakmem's also with HAKMEM_STATS=1), then the test
+suite's real programs (Python, sqlite3, redis, g++, git, sort; rows real_*)
+through `build/hakmem compare`, min(runs, 3) rounds each, and writes
 docs/BENCHMARKS.md, docs/bench_table.md and docs/bench.png. Every benchmark
 checks its own results; a run that fails its check, crashes, times out or
 outgrows the memory limit shows as FAILED, never as a number. hakmem runs
 must prove, through hak_owns, that hakmem served their blocks (stress-ng
-runs: through a 'hakmem-stats:' line with mallocs > 0).
+runs: through a 'hakmem-stats:' line with mallocs > 0; real programs: through
+the statistics every compare run writes, with mallocs > 0 in every hakmem
+round and none in the peers'). A real program that is missing (and cannot be
+installed) is skipped, and the report says so.
 
 usage: scripts/bench.py [--quick] [--runs N] [--workloads a,b,c]
                         [--allocators a,b,c] [--no-strace] [--no-callgrind] [--readme|--no-readme]
@@ -36,7 +41,7 @@ from pathlib import Path
 sys.dont_write_bytecode = True  # no __pycache__ in the source tree
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from benchlib import measure, report, workloads  # noqa: E402
+from benchlib import measure, realprog, report, workloads  # noqa: E402
 from benchlib.measure import AA, FLOOR, Ctx, say  # noqa: E402
 from benchlib import parse, stats  # noqa: E402
 from benchlib.stats import Run, summarise_all  # noqa: E402
@@ -55,7 +60,8 @@ def parse_args(argv):
         prog="scripts/bench.py", usage=argparse.SUPPRESS, add_help=False,
         formatter_class=argparse.RawDescriptionHelpFormatter, description=__doc__.split("\n", 2)[2].rstrip(),
         epilog=f"workloads:  {' '.join(workloads.ALL_NAMES)} (thread_scale = all four thread counts, "
-               f"stress_ng = both stress-ng rows)\nallocators: {' '.join(measure.ALLOCATORS)}")
+               f"stress_ng = both stress-ng rows, real = the real programs, synthetic = all but them)\n"
+               f"allocators: {' '.join(measure.ALLOCATORS)}")
     p.add_argument("--quick", action="store_true", help="short runs (make bench-quick), 2 runs unless --runs")
     p.add_argument("--runs", type=int, help="runs per allocator and workload (default 7, quick 2)")
     p.add_argument("--workloads", default=" ".join(workloads.ALL_NAMES), help="comma-separated list")
@@ -141,6 +147,20 @@ def measured_runs(ctx, wls, runs):
             if w.name == "random_mixed":
                 results.append(measure.run_one(ctx, workloads.FLOOR, FLOOR, k, runs))
     return results
+
+
+def real_pass(ctx, reals, runs):
+    """The real programs, each through one hakmem compare -> [RealRow]."""
+    if not reals:
+        return []
+    ctx.compare = realprog.hakmem_command(ctx)
+    if ctx.compare is None:
+        msg = "build/hakmem is missing and 'make build/hakmem build/hakmem-exec' failed: real programs not run"
+        say(f"WARNING: {msg}")
+        ctx.notes.append(msg)
+        return [realprog.RealRow(r.name, skipped="build/hakmem missing") for r in reals]
+    rounds = min(runs, workloads.REAL_ROUNDS)
+    return [realprog.run_row(ctx, r, rounds, i) for i, r in enumerate(reals, 1)]
 
 
 def trace_pass(ctx, wls, do_strace):
@@ -291,6 +311,40 @@ def _st_workloads(check):
     for w in workloads.TABLE:
         check(set(w.args) == set(workloads.MODES), f"{w.name} has every mode")
         check(w.kind == workloads.STRESS_NG or w.binary in workloads.PROGRAMS, f"{w.name}'s program is built")
+    reals = [r.name for r in workloads.REAL]
+    check(workloads.expand("real") == reals and len(reals) == 6, "the real alias")
+    check(not set(workloads.expand("synthetic")) & set(reals), "synthetic has no real program")
+    check(set(workloads.expand("random_mixed real_git")) == {"random_mixed", "real_git"}, "one of each kind")
+    for r in workloads.REAL:
+        check(set(r.args) == {"full", "quick"} and all(len(n) == 2 for n in r.needs), f"{r.name}'s modes and needs")
+        check("{" not in r.command("full") + r.setup_command("quick"), f"{r.name}'s shown command has no placeholder")
+
+
+def _compare_json(hak_mallocs=(500, 600, 700), peer_procs=0, failures=()):
+    runs = lambda m, p: [{"round": k, "wall_s": w, "user_s": 0.5, "sys_s": 0.25, "maxrss_kib": 2048 * k, "exit": 0,
+                          "hakmem_processes": p, "hakmem_mallocs": mm} for k, (w, mm) in
+                         enumerate(zip((1.0, 3.0, 2.0), m), 1)]
+    return {"rounds": 3, "failures": list(failures), "allocators": [
+        {"name": "glibc", "runs": runs((0, 0, 0), peer_procs)},
+        {"name": "hakmem", "runs": runs(hak_mallocs, 2)}]}
+
+
+def _st_real(check):
+    cells, why = realprog.judge(_compare_json(), ["glibc", "hakmem"])
+    h = cells.get("hakmem")
+    check(why == "" and h and h.ok and (h.wall, h.lo, h.hi, h.cpu, h.rss_kb, h.mallocs, h.procs, h.n) ==
+          (2.0, 1.0, 3.0, 0.75, 4096, 600, 2, 3), f"a good compare: {why} {h}")
+    cells, why = realprog.judge(_compare_json(hak_mallocs=(500, 0, 700)), ["glibc", "hakmem"])
+    check("hakmem did not serve" in why and not cells["hakmem"].ok and cells["glibc"].ok, f"mallocs=0: {why}")
+    cells, why = realprog.judge(_compare_json(peer_procs=1), ["glibc", "hakmem"])
+    check("glibc" in why and not cells["glibc"].ok, f"a peer with hakmem in it: {why}")
+    cells, why = realprog.judge(_compare_json(failures=["stdout differs: x"]), ["glibc", "hakmem"])
+    check(cells == {} and "stdout differs" in why, f"compare's failure: {why}")
+    cells, why = realprog.judge(_compare_json(), ["glibc", "hakmem", "mimalloc"])
+    check("mimalloc: 0 of 3 rounds" in why, f"an allocator without its rounds: {why}")
+    bad = _compare_json()
+    bad["allocators"][0]["runs"][1]["exit"] = 139
+    check("exit status 139" in realprog.judge(bad, ["glibc", "hakmem"])[1], "a crash in one round")
 
 
 def _st_report(check):
@@ -312,6 +366,27 @@ def _st_report(check):
     check(report.readme_block(readme, ["T"], False) == "top\n<!-- BENCH:BEGIN -->\n\nT\n\n<!-- BENCH:END -->\nend",
           "README block")
     check(report.readme_block("no markers", ["T"], False) is None, "README without markers")
+    # the real programs' tables: wall and RSS with ratios, FAILED, skipped
+    good = realprog.judge(_compare_json(), ["glibc", "hakmem"])[0]
+    rows = [realprog.RealRow("real_sqlite", 3, good),
+            realprog.RealRow("real_git", 3, {"glibc": good["glibc"]}, why="hakmem: x"),
+            realprog.RealRow("real_redis", skipped="redis-server not installed")]
+    rows[1].cells["hakmem"] = realprog.RealCell(ok=False)
+    d.ref, d.allocs, d.real, d.real_progs = "glibc", ["glibc", "hakmem"], rows, workloads.REAL
+    t = "\n".join(report.summary_table(d))
+    check("| real_sqlite | 2.00 (1.00x) | 2.00 (1.00x) |" in t and "| real_sqlite | 4.00 (1.00x) | 4.00 (1.00x) |"
+          in t, f"real rows: wall and RSS with ratios: {t}")
+    check("| real_git | 2.00 (1.00x) | **FAILED** |" in t, "a failed real cell")
+    check("Not run: real_redis (redis-server not installed)." in t and "| real_redis |" not in t, "a skipped row")
+    v = report.verdict([], ["glibc", "hakmem"], "build/libhakmem.so", rows)
+    check(v.startswith("**hakmem verification FAILED**"), f"a real row hakmem did not serve fails the verdict: {v}")
+    v = report.verdict([], ["glibc", "hakmem"], "build/libhakmem.so", rows[:1])
+    check(v.startswith("hakmem served its runs: verified by the statistics") and "each of the 3 hakmem runs" in v,
+          f"the real programs' verdict: {v}")
+    d.setup.update(mem="1 GiB", os="os", kernel="k", ccver="cc", cflags="-O2", versions={a: a for a in d.allocs})
+    md = report.benchmarks_md(d, report.summary_table(d))
+    check("## Real programs" in md and "### real_sqlite" in md and "| hakmem | 2.000 | 1.000 | 3.000 | 1.00x |"
+          in md and "Not run: redis-server not installed." in md, "the Real programs section")
 
 
 def self_test():
@@ -322,7 +397,7 @@ def self_test():
             failed.append(what)
             print(f"self-test FAILED: {what}", file=sys.stderr)
 
-    for part in (_st_stats, _st_shuffle, _st_parse, _st_workloads, _st_report):
+    for part in (_st_stats, _st_shuffle, _st_parse, _st_workloads, _st_real, _st_report):
         part(check)
     print(f"bench.py self-test: {'FAILED' if failed else 'ok'} ({len(failed)} failure(s))", file=sys.stderr)
     return 1 if failed else 0
@@ -372,21 +447,25 @@ def main(argv):
     if not ctx.allocs:
         fail_usage("no allocator left to measure")
     ref = REF if REF in ctx.allocs else ctx.allocs[0]
-    wls = [workloads.BY_NAME[n] for n in args.workloads]
+    wls = [workloads.BY_NAME[n] for n in args.workloads if n in workloads.BY_NAME]
+    reals = [workloads.REAL_BY_NAME[n] for n in args.workloads if n in workloads.REAL_BY_NAME]
     wls, do_strace, do_cg, chart = check_tools(ctx, args, wls)
-    if not wls:
+    if not wls and not reals:
         fail_usage("no workload left to run")
+    chart = chart and bool(wls)  # the chart is the synthetic rows'
 
     t0 = datetime.datetime.now()
-    runs = measured_runs(ctx, wls, args.runs)
+    runs = measured_runs(ctx, wls, args.runs) if wls else []
     t1 = datetime.datetime.now()
     syscalls, hakstats = trace_pass(ctx, wls, do_strace)
     t2 = datetime.datetime.now()
     instructions = callgrind_pass(ctx, wls) if do_cg else {}
     t3 = datetime.datetime.now()
-    wall = int((t3 - t0).total_seconds())
+    real = real_pass(ctx, reals, args.runs)
+    t4 = datetime.datetime.now()
+    wall = int((t4 - t0).total_seconds())
     say(f"time: measured runs {(t1 - t0).seconds} s, strace/stats runs {(t2 - t1).seconds} s, "
-        f"callgrind {(t3 - t2).seconds} s")
+        f"callgrind {(t3 - t2).seconds} s, real programs {(t4 - t3).seconds} s")
 
     (ctx.out / "results.tsv").write_text("\n".join(["\t".join(Run.TSV_HEAD.split())] + [r.tsv() for r in runs]) + "\n")
     setup = setup_facts(ctx)
@@ -396,8 +475,8 @@ def main(argv):
                     timeout=ctx.timeout, max_rss_mib=ctx.max_rss_kb // 1024, summary=summarise_all(runs),
                     members=measure.round_members(ctx.allocs), syscalls=syscalls, hakstats=hakstats,
                     instructions=instructions, failures=ctx.failures, notes=ctx.notes, setup=setup,
-                    verdict=report.verdict(runs, ctx.allocs, ctx.rel(ctx.hakmem_lib)), chart=chart, wall_s=wall,
-                    floor_cmd=workloads.FLOOR.command(ctx.mode))
+                    verdict=report.verdict(runs, ctx.allocs, ctx.rel(ctx.hakmem_lib), real), chart=chart,
+                    wall_s=wall, floor_cmd=workloads.FLOOR.command(ctx.mode), real=real, real_progs=reals)
     table = report.summary_table(d)
     (ROOT / "docs").mkdir(exist_ok=True)
     (ROOT / "docs/bench_table.md").write_text("\n".join(table) + "\n")

@@ -13,6 +13,13 @@ Uses the hakmem command next to LIB.so (make builds both into build/):
     both; a program whose exit status or (--check-output) output differs
     between allocators fails with exit status 1 and says why; a missing
     allocator is named and left out;
+  - compare's proof of service: every run writes hakmem's statistics, the
+    report says hakmem served its row and not glibc's (--json: every run's
+    figures and hakmem's mallocs), and flags a hakmem row that a static
+    program, which ignores LD_PRELOAD, never let hakmem serve;
+  - make install PREFIX=WORKDIR/inst (when LIB is ROOT/build's): the
+    installed hakmem finds its library and launcher, run and compare work
+    from another directory with no HAKMEM_LIB;
   - options: the table, and docs/CONFIG.md's option reference (between its
     OPTIONS markers) is what `hakmem options --markdown` prints.
 No timing is asserted.
@@ -125,11 +132,69 @@ def main():
           "a missing allocator is named and left out: rc %d" % rc)
     rc, out, err = hk(cmd, "compare", "--rounds", "0", "--", "true")
     check(rc == 2 and "--rounds" in err, "--rounds 0 is refused")
+    rc, out, err = hk(cmd, "compare", "--seed", "x", "--", "true")
+    check(rc == 2 and "--seed" in err, "--seed x is refused")
+
+    # proof of service: which rows hakmem served, from the statistics of every run
+    jf = os.path.join(work, "compare.json")
+    rc, out, err = hk(cmd, "compare", "--lib", lib, "--allocators", "glibc,hakmem", "--rounds", "2", "--seed", "7",
+                      "--json", jf, "--", "sh", "-c", "ls / >/dev/null")
+    check(rc == 0 and re.search(r"^  hakmem: hakmem served every round \([\d,]+ mallocs in [\d,]+ process", out, re.M)
+          and re.search(r"^  glibc: no hakmem statistics \(not hakmem\)", out, re.M),
+          "compare says hakmem served its rows and not glibc's: rc %d, %r" % (rc, out[-400:]))
+    with open(jf) as f:
+        j = json.load(f)
+    by = {a["name"]: a for a in j["allocators"]}
+    check(set(by) == {"glibc", "hakmem"} and all(len(a["runs"]) == 2 for a in by.values()), "--json: 2 runs each")
+    check(all(r["hakmem_mallocs"] > 0 and r["hakmem_processes"] >= 1 and r["exit"] == 0 for r in by["hakmem"]["runs"]),
+          "--json: hakmem's runs made mallocs through hakmem: %r" % by["hakmem"]["runs"])
+    check(all(r["hakmem_processes"] == 0 for r in by["glibc"]["runs"]), "--json: glibc's runs had no hakmem")
+    check(by["hakmem"]["median"]["wall_s"] > 0 and by["hakmem"]["median"]["maxrss_mib"] > 0 and j["failures"] == [],
+          "--json medians")
+    rc, out, err = hk(cmd, "compare", "--lib", lib, "--allocators", "glibc,hakmem", "--rounds", "1", "--json", jf,
+                      "--", "sh", "-c", 'test -n "$LD_PRELOAD" && exit 5; exit 0')
+    with open(jf) as f:
+        j = json.load(f)
+    check(rc == 1 and len(j["failures"]) == 1 and "exit status differs" in j["failures"][0],
+          "--json holds the failure too: %r" % j["failures"])
+    # a program that ignores LD_PRELOAD: the hakmem row is not hakmem's, and compare says so
+    src, exe = os.path.join(work, "static.c"), os.path.join(work, "static")
+    with open(src, "w") as f:
+        f.write("#include <stdlib.h>\nint main(void){char *volatile p=malloc(40);free(p);return 0;}\n")
+    if subprocess.run([os.environ.get("CC", "cc"), "-static", "-O0", src, "-o", exe], stderr=subprocess.DEVNULL).returncode:
+        print("no static libc: the check of a program that ignores LD_PRELOAD is skipped")
+    else:
+        rc, out, err = hk(cmd, "compare", "--lib", lib, "--allocators", "glibc,hakmem", "--rounds", "1", "--", exe)
+        check(rc == 0 and "hakmem: WARNING: in 1 of 1 rounds no process wrote hakmem statistics" in out,
+              "a static program: the hakmem row is flagged: %r" % out[-400:])
     if shutil.which("gnuplot"):
         png = os.path.join(work, "c.png")
         rc, out, err = hk(cmd, "compare", "--lib", lib, "--allocators", "glibc,hakmem", "--rounds", "1",
                           "--chart", png, "--", "true")
         check(rc == 0 and os.path.getsize(png) > 1000, "--chart wrote a PNG")
+
+    # the installed command: its library and launcher from PREFIX, nothing from the tree
+    if os.path.realpath(lib) == os.path.realpath(os.path.join(ROOT, "build", "libhakmem.so")):
+        prefix = os.path.join(work, "inst")
+        shutil.rmtree(prefix, ignore_errors=True)
+        r = subprocess.run(["make", "-s", "-C", ROOT, "install", "PREFIX=" + prefix], stdout=subprocess.PIPE,
+                           stderr=subprocess.STDOUT)
+        if check(r.returncode == 0, "make install PREFIX=%s: %s" % (prefix, r.stdout.decode()[-300:])):
+            inst = os.path.join(prefix, "bin", "hakmem")
+            rc, out, err = hk(inst, "run", "--", "sh", "-c", "ls / >/dev/null", cwd="/")
+            check(rc == 0 and "processes with hakmem: " in err and "hakmem-exec not found" not in err,
+                  "installed hakmem run: rc %d, %r" % (rc, err[-300:]))
+            ij = os.path.join(work, "inst.json")
+            rc, out, err = hk(inst, "compare", "--allocators", "glibc,hakmem", "--rounds", "1", "--json", ij, "--",
+                              "sh", "-c", "ls / >/dev/null", cwd="/")
+            check(rc == 0 and "hakmem: hakmem served every round" in out, "installed hakmem compare: rc %d, %r"
+                  % (rc, out[-300:]))
+            with open(ij) as f:
+                libs = {a["name"]: a["library"] for a in json.load(f)["allocators"]}
+            check(libs.get("hakmem") == os.path.realpath(os.path.join(prefix, "lib", "libhakmem.so")),
+                  "installed hakmem compare uses the installed library: %r" % libs)
+    else:
+        print("LIB is not ROOT/build's: the make install check is skipped")
 
     # options, and the reference in docs/CONFIG.md
     rc, out, err = hk(cmd, "options", "--lib", lib)

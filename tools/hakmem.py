@@ -4,7 +4,7 @@
 usage:
   hakmem run [--stats] [--json FILE] [--prof] [--lib LIB] [--] PROGRAM [ARGS...]
   hakmem compare [--rounds N] [--check-output] [--allocators LIST] [--chart FILE.png]
-                 [--lib LIB] [--] PROGRAM [ARGS...]
+                 [--json FILE] [--seed N] [--lib LIB] [--] PROGRAM [ARGS...]
   hakmem options [--markdown] [--lib LIB]
   hakmem --help | --version
 
@@ -29,8 +29,13 @@ compare   runs PROGRAM under each allocator of --allocators (default
           shuffled order, and prints the median wall time, CPU time and peak
           RSS with their ratios to the best. PROGRAM's stdout is discarded,
           or compared between allocators with --check-output. A difference in
-          exit status (or output) is an error: exit status 1. --chart writes a
-          PNG with gnuplot. Peers missing from the machine are named, with the
+          exit status (or output) is an error: exit status 1. Every run
+          writes hakmem's statistics (HAKMEM_STATS=json), and the report says
+          which rows hakmem served, with a warning if the hakmem row's runs
+          made no malloc through it. --chart writes a PNG with gnuplot;
+          --json FILE writes every run (wall, CPU, peak RSS, exit status,
+          hakmem's processes and mallocs) and the medians; --seed N fixes the
+          shuffled orders. Peers missing from the machine are named, with the
           Debian package that provides them, and left out.
 options   prints hakmem's options (HAKMEM_* variables) with their defaults.
 
@@ -39,6 +44,7 @@ The library is found with --lib, then $HAKMEM_LIB, then next to this script
 in the directory make install baked in.
 """
 import glob
+import hashlib
 import json
 import os
 import random
@@ -405,29 +411,52 @@ def chart(path, names, med, best):
                 pass
 
 
+def hakmem_served(stats_dir):
+    """(processes that wrote hakmem statistics, their mallocs summed) of one run."""
+    procs = read_stats(stats_dir)
+    return len(procs), sum(int(p.get("mallocs", 0)) for p in procs)
+
+
+def output_digest(path):
+    """sha256 and size of a run's stdout; the file is removed (a program's output
+    may be large, and only whether it matches matters)."""
+    h, n = hashlib.sha256(), 0
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+            n += len(block)
+    os.unlink(path)
+    return h.hexdigest(), n
+
+
 def cmd_compare(args):
-    rounds, check, spec, chart_path, lib, seed = 3, False, DEFAULT_ALLOCATORS, None, None, None
+    rounds, check, spec, chart_path, lib, seed, json_out = 3, False, DEFAULT_ALLOCATORS, None, None, None, None
     while args and args[0].startswith("-") and args[0] != "--":
         a = args.pop(0)
-        if a in ("--rounds", "--allocators", "--chart", "--lib", "--seed"):
+        if a in ("--rounds", "--allocators", "--chart", "--lib", "--seed", "--json"):
             if not args:
                 raise UsageError("%s needs a value" % a)
             v = args.pop(0)
-            if a == "--rounds":
+            if a in ("--rounds", "--seed"):
                 try:
-                    rounds = int(v)
+                    n = int(v)
                 except ValueError:
-                    rounds = 0
-                if rounds < 1:
-                    raise UsageError("--rounds wants a whole number of at least 1, not %r" % v)
+                    n = -1
+                if n < (1 if a == "--rounds" else 0):
+                    raise UsageError("%s wants a whole number%s, not %r" % (a, " of at least 1" if a == "--rounds"
+                                                                            else "", v))
+                if a == "--rounds":
+                    rounds = n
+                else:
+                    seed = n
             elif a == "--allocators":
                 spec = v
             elif a == "--chart":
                 chart_path = v
-            elif a == "--lib":
-                lib = v
+            elif a == "--json":
+                json_out = v
             else:
-                seed = int(v)
+                lib = v
         elif a == "--check-output":
             check = True
         else:
@@ -459,19 +488,27 @@ def cmd_compare(args):
             for name, path in order:
                 out_path = os.path.join(tmp, "%s.%d.out" % (name, r))
                 err_path = os.path.join(tmp, "%s.%d.err" % (name, r))
+                # Every run, whatever its allocator, writes hakmem's statistics
+                # if hakmem is in it: the proof that hakmem served its own
+                # rows, and that it was in none of the others.
+                stats_dir = os.path.join(tmp, "stats.%s.%d" % (name, r))
+                os.mkdir(stats_dir)
+                env = dict(base, HAKMEM_STATS="json", HAKMEM_STATS_FILE=os.path.join(stats_dir, "%p.json"))
+                env.pop("HAKMEM_STATS_SIGNAL", None)
                 with open(err_path, "wb") as err, open(os.devnull, "rb") as nul:
                     out = open(out_path, "wb") if check else subprocess.DEVNULL
                     try:
-                        run = spawn(argv, base, path, stdin=nul, stdout=out, stderr=err)
+                        run = spawn(argv, env, path, stdin=nul, stdout=out, stderr=err)
                     finally:
                         if check:
                             out.close()
-                output = None
-                if check:
-                    with open(out_path, "rb") as f:
-                        output = f.read()
+                output = output_digest(out_path) if check else None
+                nproc, mallocs = hakmem_served(stats_dir)
+                shutil.rmtree(stats_dir, ignore_errors=True)
                 code = run.code
-                runs[name].append((run.wall, run.user + run.sys, run.maxrss_kib / 1024.0, code))
+                runs[name].append({"round": r + 1, "wall_s": run.wall, "user_s": run.user, "sys_s": run.sys,
+                                   "maxrss_kib": run.maxrss_kib, "exit": code, "hakmem_processes": nproc,
+                                   "hakmem_mallocs": mallocs})
                 progress.append("%s %.2fs" % (name, run.wall))
                 if ref is None:
                     ref = (name, code, output, err_path)
@@ -481,26 +518,40 @@ def cmd_compare(args):
                         failures.append("exit status differs: %s exited %d, %s exited %d (round %d)%s"
                                         % (ref[0], ref[1], name, code, r + 1,
                                            ("; %s's stderr ends:\n%s" % (name, t)) if t else ""))
-                    if check and output != ref[2]:
+                    if check and output[0] != ref[2][0]:
                         failures.append("stdout differs: %s wrote %d bytes, %s wrote %d bytes (round %d)"
-                                        % (ref[0], len(ref[2]), name, len(output), r + 1))
+                                        % (ref[0], ref[2][1], name, output[1], r + 1))
             print("hakmem compare: round %d/%d: %s" % (r + 1, rounds, ", ".join(progress)), file=sys.stderr)
             if failures:
                 break
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+
+    def med(n, key):
+        return statistics.median(x[key] for x in runs[n])
+
+    medians = {n: (med(n, "wall_s"), statistics.median(x["user_s"] + x["sys_s"] for x in runs[n]),
+                   med(n, "maxrss_kib") / 1024.0) for n in names}
+    if json_out:
+        with open(json_out, "w") as f:
+            json.dump({"command": argv, "rounds": rounds, "check_output": check, "seed": seed,
+                       "allocators": [{"name": n, "library": p, "runs": runs[n],
+                                       "median": dict(zip(("wall_s", "cpu_s", "maxrss_mib"), medians[n]))}
+                                      for n, p in chosen],
+                       "missing": [{"name": n, "library": p, "package": k} for n, p, k in missing],
+                       "failures": failures}, f, indent=1)
+            f.write("\n")
     if failures:
         for f in failures:
             print("hakmem compare: FAILED: " + f, file=sys.stderr)
         print("hakmem compare: the allocators do not agree on %s; no timings reported" % cmdline, file=sys.stderr)
         return 1
-    med = {n: tuple(statistics.median(x[i] for x in runs[n]) for i in range(3)) for n in names}
-    best = tuple(min(med[n][i] for n in names) for i in range(3))
+    best = tuple(min(medians[n][i] for n in names) for i in range(3))
 
     def ratio(x, b):
         return "%.2fx" % (x / b) if b > 0 else ("1.00x" if x == 0 else "n/a")
 
-    status = runs[names[0]][0][3]
+    status = runs[names[0]][0]["exit"]
     print("hakmem compare: %s (exit %d)" % (cmdline, status))
     print("median of %d round%s, each in a new shuffled order; ratio to the best in brackets (lower is better)"
           % (rounds, "" if rounds == 1 else "s"))
@@ -508,17 +559,45 @@ def cmd_compare(args):
     print("| allocator | wall s | CPU s | peak RSS MiB |")
     print("|---|---:|---:|---:|")
     for n in names:
-        w, c, m = med[n]
+        w, c, m = medians[n]
         print("| %s | %.3f (%s) | %.3f (%s) | %.1f (%s) |"
               % (n, w, ratio(w, best[0]), c, ratio(c, best[1]), m, ratio(m, best[2])))
+    print()
+    print(served_summary(names, runs))
     if missing:
         print()
         print("not measured (missing): " + ", ".join(n for n, _, _ in missing))
     if chart_path:
-        chart(chart_path, names, med, best)
+        chart(chart_path, names, {n: medians[n] for n in names}, best)
         print()
         print("chart: %s" % chart_path)
     return 0
+
+
+def served_summary(names, runs):
+    """Which rows hakmem served, from the statistics every run wrote: a row
+    named hakmem without them was not hakmem's, a row of another name with
+    them was."""
+    lines, others = [], []
+    for n in names:
+        served = [x for x in runs[n] if x["hakmem_processes"] and x["hakmem_mallocs"]]
+        if n == "hakmem" and len(served) < len(runs[n]):
+            lines.append("hakmem: WARNING: in %d of %d rounds no process wrote hakmem statistics with a malloc: "
+                         "hakmem was not loaded (a statically linked or set-user-ID program ignores LD_PRELOAD) "
+                         "or every process ended without exit(), so this row may not be hakmem's"
+                         % (len(runs[n]) - len(served), len(runs[n])))
+        elif served:
+            lines.append("%s: hakmem served %s (%s mallocs in %s process(es), median per round)%s"
+                         % (n, "every round" if len(served) == len(runs[n]) else
+                            "%d of %d rounds" % (len(served), len(runs[n])),
+                            group(statistics.median(x["hakmem_mallocs"] for x in runs[n])),
+                            group(statistics.median(x["hakmem_processes"] for x in runs[n])),
+                            "" if n == "hakmem" else ": a hakmem library, or the program loads hakmem itself"))
+        else:
+            others.append(n)
+    if others:
+        lines.append("%s: no hakmem statistics (not hakmem)" % ", ".join(others))
+    return "hakmem's statistics (HAKMEM_STATS=json in every run):\n" + "\n".join("  " + ln for ln in lines)
 
 
 # -------------------------------------------------------------- hakmem options

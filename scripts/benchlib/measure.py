@@ -45,6 +45,7 @@ class Ctx:
     is_root: bool = False
     have_apt: bool = False
     apt_updated: bool = False
+    compare: Path = None  # build/hakmem, for the real programs
 
     def rel(self, path):
         """A path as the report shows it: relative to the repository."""

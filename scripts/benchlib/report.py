@@ -35,6 +35,8 @@ class Data:
     chart: bool = False
     wall_s: int = 0
     floor_cmd: str = ""
+    real: list = field(default_factory=list)  # RealRow per real program (realprog.py)
+    real_progs: list = field(default_factory=list)  # their RealProgram rows
 
     def cell(self, w, a):
         return self.summary.get((w, a))
@@ -65,7 +67,7 @@ def _cell(d, w, a, fmt):
     return fmt(s) if s.ok else FAILED
 
 
-def verdict(runs, allocs, hakmem_rel):
+def verdict(runs, allocs, hakmem_rel, real=()):
     """The sentence that says whether hakmem's runs were proved to be hakmem's."""
     if "hakmem" not in allocs:
         return f"hakmem was not measured in this run ({hakmem_rel} missing or not selected)."
@@ -73,15 +75,59 @@ def verdict(runs, allocs, hakmem_rel):
     owned = [r for r in mine if r.owned is not None or r.stats_mallocs is None]
     stats = [r for r in mine if r.owned is None and r.stats_mallocs is not None]
     bad = [r for r in mine if not r.ok]
-    if mine and not bad:
-        text = (f"hakmem served its runs: verified by hak_owns (every one of the {len(owned)} hakmem runs of the "
-                "benchmark programs found all of its sampled live and fresh blocks inside hakmem)")
+    ran = [r for r in real if not r.skipped]
+    real_ok = [r for r in ran if "hakmem" in r.cells and r.cells["hakmem"].ok]
+    if (mine or ran) and not bad and len(real_ok) == len(ran):
+        parts = []
+        if owned:
+            parts.append(f"by hak_owns (every one of the {len(owned)} hakmem runs of the benchmark programs found "
+                         "all of its sampled live and fresh blocks inside hakmem)")
         if stats:
-            text += (f" and by its `HAKMEM_STATS=1` exit report (each of the {len(stats)} hakmem runs of stress-ng "
-                     "printed a 'hakmem-stats:' line with mallocs > 0)")
-        return text + "."
-    return (f"**hakmem verification FAILED**: of {len(mine)} hakmem runs, {len(bad)} failed, could not be checked "
-            "or found blocks hakmem does not own (see Failures below).")
+            parts.append(f"by its `HAKMEM_STATS=1` exit report (each of the {len(stats)} hakmem runs of stress-ng "
+                         "printed a 'hakmem-stats:' line with mallocs > 0)")
+        if ran:
+            n = sum(r.cells["hakmem"].n for r in real_ok)
+            parts.append(f"by the statistics every run of `hakmem compare` writes (each of the {n} hakmem runs of "
+                         f"the {len(ran)} real programs had processes that wrote hakmem statistics with mallocs > 0, "
+                         "and no run of another allocator had any)")
+        return "hakmem served its runs: verified " + " and ".join(parts) + "."
+    nbad = len(bad) + len(ran) - len(real_ok)
+    return (f"**hakmem verification FAILED**: of {len(mine)} hakmem runs and {len(ran)} real programs, {nbad} "
+            "failed, could not be checked or were not served by hakmem (see Failures below).")
+
+
+def _real_cell(d, row, a, value):
+    """'1.52 (0.98x)': a real program's median and its ratio to the reference."""
+    if row.skipped:
+        return DASH
+    c = row.cells.get(a)
+    if c is None or not c.ok:
+        return FAILED
+    ref = row.cells.get(d.ref)
+    v, r = value(c), value(ref) if ref and ref.ok else None
+    return f"{v:.2f} ({ratio(v, r)})" if v is not None else DASH
+
+
+def real_summary(d):
+    """The real programs' lines of the summary (and of README's block)."""
+    if not d.real:
+        return []
+    cols = d.allocs
+    rounds = max((r.rounds for r in d.real), default=0)
+    out = ["", f"Real programs of the test suite, each through `hakmem compare` ({rounds} round(s), every round in a "
+           f"new shuffled order, the same output from every allocator): median wall time in seconds and, in "
+           f"brackets, the ratio to {d.ref} (lower is better):", ""]
+    shown = [r for r in d.real if not r.skipped]
+    out += md_table(["program", *cols], "l" + "r" * len(cols),
+                    [[r.name, *[_real_cell(d, r, a, lambda c: c.wall) for a in cols]] for r in shown])
+    out += ["", "Their peak RSS in MiB (median of the rounds' peaks, the largest process of each run) and the ratio "
+            f"to {d.ref} (lower is better):", ""]
+    out += md_table(["program", *cols], "l" + "r" * len(cols),
+                    [[r.name, *[_real_cell(d, r, a, lambda c: c.rss_kb / 1024) for a in cols]] for r in shown])
+    skipped = [r for r in d.real if r.skipped]
+    if skipped:
+        out += ["", "Not run: " + "; ".join(f"{r.name} ({r.skipped})" for r in skipped) + "."]
+    return out
 
 
 def summary_table(d):
@@ -89,10 +135,12 @@ def summary_table(d):
     cols = d.allocs
     names = [w.name for w in d.workloads]
     sng = "; stress-ng rows: bogo-ops/s (real time)" if any(w.kind == STRESS_NG for w in d.workloads) else ""
+    machine = (f"Machine: {d.setup.get('cpu', '?')}, {d.setup.get('ncpu', '?')} CPUs; commit "
+               f"{d.setup.get('commit')}; {d.setup.get('when')}. Full report: [docs/BENCHMARKS.md](docs/BENCHMARKS.md).")
+    if not names:  # the real programs alone
+        return [f"{d.mode.capitalize()} mode.", machine] + real_summary(d)[0:] + ["", d.verdict]
     out = [f"Median ops/s over {d.runs_per} run(s) ({d.mode} mode) and, in brackets, the ratio to {d.ref} "
-           f"(higher is better){sng}.",
-           f"Machine: {d.setup.get('cpu', '?')}, {d.setup.get('ncpu', '?')} CPUs; commit {d.setup.get('commit')}; "
-           f"{d.setup.get('when')}. Full report: [docs/BENCHMARKS.md](docs/BENCHMARKS.md).", ""]
+           f"(higher is better){sng}.", machine, ""]
     out += md_table(["workload", *cols], "l" + "r" * len(cols),
                     [[w, *[_ops_cell(d, w, a) for a in cols]] for w in names])
     out += ["", "Peak RSS in MiB (median of the runs' peaks; lower is better):", ""]
@@ -110,6 +158,7 @@ def summary_table(d):
     if fl and fl.ok:
         out += ["", "Loop-only floor (random_mixed on a trivial free-list allocator inside the benchmark): "
                 f"{fmt_ops(fl.median)} ops/s."]
+    out += real_summary(d)
     out += ["", d.verdict]
     return out
 
@@ -147,7 +196,7 @@ def _setup(d):
 
 
 def _aa(d):
-    if AA not in d.members:
+    if AA not in d.members or not d.workloads:
         return []
     out = ["## Noise: hakmem against itself (A/A)", "",
            "Every round also runs hakmem a second time (\"hakmem again\"), at its own place in the round's "
@@ -297,6 +346,58 @@ def _workloads(d):
     return out
 
 
+def _real_section(d):
+    """## Real programs: method, and per program its command and every allocator's figures."""
+    if not d.real:
+        return []
+    progs = {p.name: p for p in d.real_progs}
+    out = ["## Real programs", "",
+           "The programs the test suite's real-program tests run (tests/real/), each measured by one `hakmem "
+           "compare --check-output --json` (build/hakmem): every round runs the program once under each allocator, "
+           "in a new shuffled order (`--seed` from `BENCH_SEED`), in a directory of its own under "
+           "`build-bench/real/`; every allocator must give the same exit status (0) and the same output, or the row "
+           "fails. Wall time and CPU time (user + system, the program and the children it waited for) are "
+           "`wait4`'s, peak RSS is the largest `ru_maxrss` of the run's processes. hakmem's proof of service is "
+           "the statistics every run writes (`HAKMEM_STATS=json`, one file per process that exits through "
+           "`exit`): each hakmem round must have such processes, with mallocs > 0, and no round of another "
+           "allocator any. There is no A/A control here (a second hakmem would add a fifth to the time): the min "
+           "and max of the rounds show the noise. A setup step (the input files) runs once, without any preload, "
+           "and is not measured. Raw figures: `build-bench/real/NAME.json`.", ""]
+    for r in d.real:
+        p = progs.get(r.name)
+        out += [f"### {r.name}", ""]
+        if p:
+            out += [f"{p.desc}. Command (in its own directory): `{p.command(d.mode)}`"
+                    + (f"; setup: `{p.setup_command(d.mode)}`" if p.setup_command(d.mode) else "") + ".", ""]
+        if r.skipped:
+            out += [f"Not run: {r.skipped}.", ""]
+            continue
+        if not r.cells:
+            out += [f"**FAILED**: {r.why}", ""]
+            continue
+        ref = r.cells.get(d.ref)
+        rows = []
+        for a in d.allocs:
+            c = r.cells.get(a)
+            if c is None:
+                continue
+            if c.wall is None:
+                rows.append([a, FAILED] + [""] * 7 + [f"{c.n}/{r.rounds}"])
+                continue
+            okref = ref and ref.ok and ref.wall is not None
+            served = (f"{int(c.mallocs):,} in {int(c.procs)}" if a == "hakmem" or c.procs else "none")
+            rows.append([a if c.ok else f"{a} (**FAILED**)", f"{c.wall:.3f}", f"{c.lo:.3f}", f"{c.hi:.3f}",
+                         ratio(c.wall, ref.wall) if okref else DASH, f"{c.cpu:.2f}", fmt_mib(c.rss_kb),
+                         ratio(c.rss_kb, ref.rss_kb) if okref else DASH, served, f"{c.n}/{r.rounds}"])
+        out += md_table(["allocator", "median wall s", "min", "max", f"vs {d.ref}", "CPU s", "peak RSS MiB",
+                         f"RSS vs {d.ref}", "hakmem mallocs in processes (median per round)", "rounds"],
+                        "l" + "r" * 9, rows)
+        if r.why:
+            out += ["", f"**FAILED**: {r.why}"]
+        out.append("")
+    return out
+
+
 def _failures(d):
     out = ["## Failures", ""]
     if not d.failures:
@@ -315,12 +416,14 @@ def benchmarks_md(d, table):
     out.append("")
     if d.chart:
         out += [f"![ops/s relative to {d.ref} and peak RSS per workload](bench.png)", ""]
-    out += _aa(d) + _instructions(d) + _workloads(d) + [""] + _failures(d)
+    out += _aa(d) + _instructions(d) + (_workloads(d) if d.workloads else []) + [""] + _real_section(d)
+    out += _failures(d)
     out += ["", "## Reproduce", "", "```sh",
             "make bench                      # full comparison, 7 runs per allocator and workload",
             "make bench-quick                # the short pass",
             "python3 scripts/bench.py --workloads random_mixed,larson --allocators hakmem,mimalloc --runs 9",
             "python3 scripts/bench.py --quick --workloads large_heap,stress_ng --no-callgrind",
+            "python3 scripts/bench.py --quick --workloads real   # the real programs only (real_git, real_sort...)",
             "```", "",
             "Raw per-run results: `build-bench/results.tsv`; failing runs keep their output in `build-bench/logs/`."]
     return "\n".join(out) + "\n"

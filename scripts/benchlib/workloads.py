@@ -4,6 +4,7 @@ A row names its program, its arguments for each mode (full: `make bench`;
 quick: `make bench-quick`; trace: the shorter run under strace and
 callgrind), what the report says about it, and how the harness treats it.
 """
+import shlex
 from dataclasses import dataclass
 
 MODES = ("full", "quick", "trace")
@@ -109,13 +110,94 @@ TABLE = [
              "theirs too), time-based", SNG_OPS, kind=STRESS_NG, rusage=True),
 ]
 
+
+
+@dataclass(frozen=True)
+class RealProgram:
+    """A real program of the test suite's (tests/real/), measured through
+    `hakmem compare` (scripts/benchlib/realprog.py). In args and setup,
+    {inputs} is tests/real/inputs, {bench} bench/real, {root} the
+    repository and {python} the interpreter the real tests use."""
+    name: str
+    needs: tuple  # (command, Debian package): missing ones skip the row
+    args: dict  # mode -> argv, run by hakmem compare in the row's own directory
+    desc: str
+    setup: dict = None  # mode -> shell command, run once before, without preload, not measured
+
+    kind = "real"
+
+    def command(self, mode):
+        """The command as the report shows it: paths relative to the repository."""
+        return " ".join(shlex.quote(a.format(**_SHOWN)) for a in self.args[mode])
+
+    def setup_command(self, mode):
+        return (self.setup or {}).get(mode, "").format(**_SHOWN)
+
+
+_SHOWN = {"inputs": "tests/real/inputs", "bench": "bench/real", "root": ".", "python": "python3"}
+
+
+def _real_modes(full, quick):
+    return {"full": tuple(full), "quick": tuple(quick)}
+
+
+# Each row runs min(runs, 3) rounds of glibc, hakmem and the peers: about
+# two and a half minutes in full mode, half a minute in quick mode.
+REAL = [
+    RealProgram("real_python", (("python3", "python3"),),
+                _real_modes(["env", "PYTHONMALLOC=malloc", "PYTHONHASHSEED=0", "{python}", "{inputs}/heavy.py"],
+                            ["env", "PYTHONMALLOC=malloc", "PYTHONHASHSEED=0", "{python}", "{inputs}/json_dict.py"]),
+                "CPython with PYTHONMALLOC=malloc, so that every object is a malloc: tests/real/inputs/heavy.py "
+                "(dicts, strings, sorting, sets, tuples; full mode) or json_dict.py (a dict of lists through json; "
+                "quick mode)"),
+    RealProgram("real_sqlite", (("sqlite3", "sqlite3"),),
+                _real_modes(["sh", "-c", "rm -f work.db*; exec sqlite3 work.db < rows.sql"],
+                            ["sh", "-c", "rm -f work.db*; exec sqlite3 work.db < rows.sql"]),
+                "sqlite3 running tests/real/inputs/sqlite.sql (inserts, two indexes, group by, joins, an update and "
+                "delete in a transaction, a WAL checkpoint, VACUUM, an integrity check) on a new database file, "
+                "with 100,000 rows in full mode and 30,000 in quick mode instead of its 200,000",
+                setup={"full": "sed 's/WHERE x < 200000)/WHERE x < 100000)/' {inputs}/sqlite.sql > rows.sql",
+                       "quick": "sed 's/WHERE x < 200000)/WHERE x < 30000)/' {inputs}/sqlite.sql > rows.sql"}),
+    RealProgram("real_redis", (("redis-server", "redis-server"), ("redis-cli", "redis-tools"),
+                               ("redis-benchmark", "redis-tools")),
+                _real_modes(["sh", "{bench}/redis.sh", "100000", "6000"], ["sh", "{bench}/redis.sh", "30000", "3000"]),
+                "redis-server on a unix socket, filled with 100,000 keys (30,000 in quick mode) by DEBUG POPULATE, "
+                "then redis-benchmark (20 clients, 13 commands, 6,000 requests each; 3,000 in quick mode) against "
+                "it, both under the allocator measured; prints the dataset's size and digest (bench/real/redis.sh)"),
+    RealProgram("real_cc", (("g++", "g++"), ("gcc", "gcc")),
+                _real_modes(["g++", "-std=c++17", "-O2", "-I{root}/include", "-S", "-o", "-", "{root}/tests/test_cxx.cpp"],
+                            ["gcc", "-std=c11", "-D_GNU_SOURCE", "-O2", "-S", "-o", "-", "{root}/bench/larson.c"]),
+                "the compilers: g++ -O2 compiling tests/test_cxx.cpp (full mode) or gcc -O2 compiling "
+                "bench/larson.c (quick mode) to assembly on stdout"),
+    RealProgram("real_git", (("git", "git"),),
+                # git.sh leaves GIT_CONFIG_COUNT alone: git reads the window from it
+                _real_modes(["env", "GIT_CONFIG_COUNT=1", "GIT_CONFIG_KEY_0=gc.aggressiveWindow", "GIT_CONFIG_VALUE_0=50",
+                             "sh", "-c", "rm -rf run && mkdir run && cd run && exec sh {inputs}/git.sh"],
+                            ["env", "GIT_CONFIG_COUNT=1", "GIT_CONFIG_KEY_0=gc.aggressiveWindow", "GIT_CONFIG_VALUE_0=10",
+                             "sh", "-c", "rm -rf run && mkdir run && cd run && exec sh {inputs}/git.sh"]),
+                "tests/real/inputs/git.sh: a repository of ~400 files built, committed, renamed, merged, "
+                "gc --aggressive'd, fsck'd and archived, about 100 git processes; gc.aggressiveWindow 50 (10 in "
+                "quick mode) instead of 250, which alone would take three quarters of the time"),
+    RealProgram("real_sort", (("sort", "coreutils"), ("awk", "mawk")),
+                _real_modes(["sort", "input.txt"], ["sort", "input.txt"]),
+                "GNU sort on the lines of tests/real/inputs/sort_input.awk (1.2 million lines, 60 MB, in full "
+                "mode; the first 300,000 in quick mode), in memory: a few large buffers, so this row shows what an allocator "
+                "costs a program that hardly calls it",
+                setup={"full": "awk -f {inputs}/sort_input.awk > input.txt",
+                       "quick": "awk -f {inputs}/sort_input.awk | head -n 300000 > input.txt"}),
+]
+REAL_BY_NAME = {r.name: r for r in REAL}
+REAL_ROUNDS = 3  # at most: a real program takes seconds, not milliseconds
+
 BY_NAME = {w.name: w for w in TABLE}
-ALL_NAMES = [w.name for w in TABLE]
+ALL_NAMES = [w.name for w in TABLE] + [r.name for r in REAL]
 
 # Names that stand for several rows.
 ALIASES = {
     "thread_scale": [f"thread_scale_{t}" for t in (1, 2, 4, 8)],
     "stress_ng": ["stress_ng_threads", "stress_ng_procs"],
+    "real": [r.name for r in REAL],
+    "synthetic": [w.name for w in TABLE],
 }
 
 # random_mixed's loop on a trivial allocator compiled into the program: what
@@ -137,7 +219,7 @@ def expand(spec):
     names = []
     for item in spec.replace(",", " ").split():
         for name in ALIASES.get(item, [item]):
-            if name not in BY_NAME:
+            if name not in BY_NAME and name not in REAL_BY_NAME:
                 raise ValueError(f"unknown workload '{name}' (known: {' '.join(ALL_NAMES)})")
             if name not in names:
                 names.append(name)

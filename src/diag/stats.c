@@ -65,11 +65,17 @@ static void sum_heaps(hak_snap_t *s) {
  * them from SuperSlabs) from being unmapped meanwhile; SuperSlabs stay mapped
  * in their arenas. The descriptors are read without their owners' locks: a
  * slab that changes state during the walk is counted in one state or the
- * other. 2^20 words of registry, most of them the zero page: about a
- * millisecond. */
+ * other. Only the registry's pages that ever held a bit are read
+ * (g_registry_pages): the rest of its 8 MiB is the zero page. */
 static void walk_superslabs(hak_snap_t *s) {
   hak_big_lock();
   for (size_t w = 0; w < HAK_REG_WORDS; w++) {
+    size_t pg = w / HAK_REG_PAGE_WORDS;
+    if (w % HAK_REG_PAGE_WORDS == 0 &&
+        !((atomic_load_explicit(&g_registry_pages[pg >> 6], memory_order_acquire) >> (pg & 63)) & 1)) {
+      w += HAK_REG_PAGE_WORDS - 1; /* a page no region was ever registered in */
+      continue;
+    }
     uint64_t bits = atomic_load_explicit(&g_registry[w], memory_order_acquire);
     while (bits) {
       unsigned b = (unsigned)__builtin_ctzll(bits);

@@ -32,6 +32,14 @@ HAK_INLINE hak_region_t *hak_region_of(const void *p) {
  * pointer. */
 extern _Atomic(uint64_t) g_registry[HAK_REG_WORDS];
 
+/* One bit per page of g_registry (512 words) in which a bit was ever set,
+ * never cleared: a walk of every registered region (diag/stats.c) reads
+ * those pages only. Reading all 8 MiB costs ~2000 zero-page faults, ~4 ms,
+ * in every process that writes its statistics at exit. */
+#define HAK_REG_PAGE_WORDS ((size_t)HAK_PAGE / sizeof(uint64_t))
+#define HAK_REG_PAGES (HAK_REG_WORDS / HAK_REG_PAGE_WORDS)
+extern _Atomic(uint64_t) g_registry_pages[(HAK_REG_PAGES + 63) / 64];
+
 void hak_registry_set(uintptr_t region);
 void hak_registry_clear(uintptr_t region);
 
