@@ -21,6 +21,7 @@
  *        test_badfree crash NAME       (internal: heap | big | wild | abort)
  */
 #include "hk_test.h"
+#include "hk_spawn.h"
 
 #define R_NOT "not allocated by hakmem"
 #define R_INT "interior"
@@ -229,66 +230,16 @@ static int child_warn_mode(void) {
 
 /* ----------------------------------------------------------- the parent */
 
-typedef struct {
-  int status;
-  char out[8192];
-  char err[65536];
-} result_t;
-
-static void read_all(int fd, char *buf, size_t cap) {
-  size_t n = 0;
-  for (;;) {
-    if (n + 1 >= cap) {
-      char sink[4096];
-      if (read(fd, sink, sizeof sink) <= 0) break;
-      continue;
-    }
-    ssize_t k = read(fd, buf + n, cap - 1 - n);
-    if (k < 0 && errno == EINTR) continue;
-    if (k <= 0) break;
-    n += (size_t)k;
-  }
-  buf[n] = 0;
-}
-
-static const char *self_exe = "/proc/self/exe";
+typedef hk_result_t result_t;
 
 /* run this program again with the given arguments, HAKMEM_ON_ERROR and
  * HAKMEM_CRASH_REPORT (NULL: unset) */
 static void spawn(char *const args[], const char *on_error, const char *crash_report, result_t *res) {
-  int po[2], pe[2];
-  REQUIRE(pipe(po) == 0 && pipe(pe) == 0, "pipe failed");
-  fflush(NULL);
-  pid_t pid = fork();
-  REQUIRE(pid >= 0, "fork failed");
-  if (pid == 0) {
-    dup2(po[1], 1);
-    dup2(pe[1], 2);
-    close(po[0]);
-    close(pe[0]);
-    close(po[1]);
-    close(pe[1]);
-    if (on_error)
-      setenv("HAKMEM_ON_ERROR", on_error, 1);
-    else
-      unsetenv("HAKMEM_ON_ERROR");
-    if (crash_report)
-      setenv("HAKMEM_CRASH_REPORT", crash_report, 1);
-    else
-      unsetenv("HAKMEM_CRASH_REPORT");
-    unsetenv("HAKMEM_STATS");
-    execv(self_exe, args);
-    _exit(127);
-  }
-  close(po[1]);
-  close(pe[1]);
-  /* stdout is small; read it first, then stderr (both fit in pipe buffers
-   * for the cases here, but drain both fully anyway) */
-  read_all(po[0], res->out, sizeof res->out);
-  read_all(pe[0], res->err, sizeof res->err);
-  close(po[0]);
-  close(pe[0]);
-  waitpid(pid, &res->status, 0);
+  char e1[64], e2[64];
+  hk_env(e1, sizeof e1, "HAKMEM_ON_ERROR", on_error);
+  hk_env(e2, sizeof e2, "HAKMEM_CRASH_REPORT", crash_report);
+  const char *env[] = {e1, e2, NULL};
+  hk_spawn(args, env, res);
 }
 
 static int has_reason(const char *line, const char *reasons, char *which, size_t wcap) {
@@ -327,10 +278,7 @@ static int report_lines(const char *err, const char *ptr, const char *reasons, c
   return good;
 }
 
-static void first_line(const char *s, char *out, size_t cap) {
-  size_t n = strcspn(s, "\n");
-  snprintf(out, cap, "%.*s", (int)(n < cap - 1 ? n : cap - 1), s);
-}
+#define first_line hk_first_line
 
 /* the lines of err that start with "hakmem: " */
 static int hakmem_lines(const char *err, char *first, size_t cap) {

@@ -16,6 +16,7 @@
  *        test_guard case NAME       (internal: overflow | uaf | double | off)
  */
 #include "hk_test.h"
+#include "hk_spawn.h"
 
 #define N 96
 
@@ -60,57 +61,19 @@ static int child_case(const char *name) {
   return 0;
 }
 
-typedef struct {
-  int status;
-  char out[4096];
-  char err[32768];
-} result_t;
+typedef hk_result_t result_t;
 
-static void read_all(int fd, char *buf, size_t cap) {
-  size_t n = 0;
-  for (;;) {
-    if (n + 1 >= cap) {
-      char sink[4096];
-      if (read(fd, sink, sizeof sink) <= 0) break;
-      continue;
-    }
-    ssize_t k = read(fd, buf + n, cap - 1 - n);
-    if (k < 0 && errno == EINTR) continue;
-    if (k <= 0) break;
-    n += (size_t)k;
-  }
-  buf[n] = 0;
-}
-
+/* this program again with args, HAKMEM_GUARD_SAMPLE=sample and
+ * HAKMEM_ON_ERROR=on_error (NULL: unset) */
 static void spawn(char *const args[], const char *sample, const char *on_error, result_t *res) {
-  int po[2], pe[2];
-  REQUIRE(pipe(po) == 0 && pipe(pe) == 0, "pipe failed");
-  fflush(NULL);
-  pid_t pid = fork();
-  REQUIRE(pid >= 0, "fork failed");
-  if (pid == 0) {
-    dup2(po[1], 1);
-    dup2(pe[1], 2);
-    close(po[0]), close(pe[0]), close(po[1]), close(pe[1]);
-    if (sample) setenv("HAKMEM_GUARD_SAMPLE", sample, 1);
-    else unsetenv("HAKMEM_GUARD_SAMPLE");
-    if (on_error) setenv("HAKMEM_ON_ERROR", on_error, 1);
-    else unsetenv("HAKMEM_ON_ERROR");
-    unsetenv("HAKMEM_STATS");
-    execv("/proc/self/exe", args);
-    _exit(127);
-  }
-  close(po[1]), close(pe[1]);
-  read_all(po[0], res->out, sizeof res->out);
-  read_all(pe[0], res->err, sizeof res->err);
-  close(po[0]), close(pe[0]);
-  waitpid(pid, &res->status, 0);
+  char e1[64], e2[64];
+  hk_env(e1, sizeof e1, "HAKMEM_GUARD_SAMPLE", sample);
+  hk_env(e2, sizeof e2, "HAKMEM_ON_ERROR", on_error);
+  const char *env[] = {e1, e2, NULL};
+  hk_spawn(args, env, res);
 }
 
-static void first_line(const char *s, char *out, size_t cap) {
-  size_t n = strcspn(s, "\n");
-  snprintf(out, cap, "%.*s", (int)(n < cap - 1 ? n : cap - 1), s);
-}
+#define first_line hk_first_line
 
 /* whether the trace after the line starting with head (up to the next
  * "by thread" line) has a frame inside [fn, fn + 256) */
