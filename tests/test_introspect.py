@@ -27,24 +27,10 @@ import subprocess
 import sys
 import time
 import xml.etree.ElementTree as ET
+from hkcheck import check, env_for, failures
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SLAB = 64 * 1024
-failures = []
-
-
-def check(cond, msg):
-    if not cond:
-        failures.append(msg)
-        print("CHECK FAILED " + msg, flush=True)
-    return cond
-
-
-def env_for(lib, **kw):
-    env = {k: v for k, v in os.environ.items() if not k.startswith("HAKMEM_") and k != "LD_PRELOAD"}
-    env["LD_PRELOAD"] = lib
-    env.update(kw)
-    return env
 
 
 def build(work):

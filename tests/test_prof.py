@@ -28,25 +28,11 @@ import re
 import shutil
 import subprocess
 import sys
+from hkcheck import check, env_for as env, failures
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-failures = []
 CPY_ALLOC = ("PyByteArray_Resize", "PyObject_Malloc", "PyObject_Realloc", "PyMem_Malloc", "PyMem_Realloc",
              "PyMem_RawMalloc", "PyMem_RawRealloc", "_PyObject_GC_New", "PyList_New", "PyList_Append")
-
-
-def check(cond, msg):
-    if not cond:
-        failures.append(msg)
-        print("CHECK FAILED " + msg, flush=True)
-    return cond
-
-
-def env(lib, **extra):
-    e = {k: v for k, v in os.environ.items() if not k.startswith("HAKMEM_") and k != "LD_PRELOAD"}
-    e["LD_PRELOAD"] = lib
-    e.update(extra)
-    return e
 
 
 def run(argv, e, cwd, timeout=120):
