@@ -7,12 +7,13 @@
  * 256 slots bound it) and the slot joins the tail of the free FIFO: it is
  * reused only after every other free slot, which is the bounded quarantine.
  *
- * Backtraces come from glibc's backtrace(), primed at start-up: its first
- * call loads libgcc's unwinder (and allocates), later ones only read the
- * unwind tables. A frame-pointer walk would be cheaper but reads garbage in
- * the code most programs and libraries are built with (-O2 omits frame
- * pointers), where the unwinder follows .eh_frame and is exact. A sampled
- * allocation pays for it once in N. */
+ * Backtraces come from libunwind when it is installed (hak_os_load_unwinder:
+ * ten times cheaper), else from glibc's backtrace(); either is primed at
+ * start-up, since its first call loads the unwinder and allocates. A
+ * frame-pointer walk would be cheaper still but reads garbage in the code
+ * most programs and libraries are built with (-O2 omits frame pointers),
+ * where the unwinders follow .eh_frame and are exact. A sampled allocation
+ * pays for two traces once in N. */
 #include "backend/guard.h"
 #include "base/config.h"
 #include "base/counters.h"
@@ -49,7 +50,11 @@ static unsigned g_fifo_head, g_fifo_n;
 static hak_lock_t g_guard_lock_ = HAK_LOCK_INIT;
 static __thread int t_busy; /* backtrace() must not come back here */
 
+static hak_unwind_fn g_unwind; /* NULL: glibc's backtrace() */
+
 static uint32_t tid(void) { return (uint32_t)syscall(SYS_gettid); }
+
+static int trace(void **pcs, int max) { return g_unwind ? g_unwind(pcs, max) : backtrace(pcs, max); }
 
 void hak_guard_init(void) {
   size_t len = HAK_PAGE + (size_t)SLOTS * STRIDE;
@@ -62,7 +67,8 @@ void hak_guard_init(void) {
   g_fifo_n = SLOTS;
   void *prime[4];
   t_busy = 1;
-  backtrace(prime, 4);
+  if (!dlsym(RTLD_DEFAULT, "__tsan_init")) g_unwind = hak_os_load_unwinder();
+  trace(prime, 4);
   t_busy = 0;
   g_guard_lo = (uintptr_t)m;
   g_guard_hi = (uintptr_t)m + len;
@@ -98,7 +104,7 @@ void *hak_guard_alloc(size_t size) {
   s->user = p;
   s->size = size;
   s->alloc_tid = tid();
-  s->alloc_n = backtrace(s->alloc_bt, DEPTH);
+  s->alloc_n = trace(s->alloc_bt, DEPTH);
   s->free_n = 0;
   t_busy = 0;
   return (void *)p;
@@ -170,7 +176,7 @@ void hak_guard_free(void *p) {
   }
   t_busy = 1;
   s->free_tid = tid();
-  s->free_n = backtrace(s->free_bt, DEPTH);
+  s->free_n = trace(s->free_bt, DEPTH);
   t_busy = 0;
   uintptr_t first = a & ~(uintptr_t)(HAK_PAGE - 1);
   hak_os_protect_none((void *)first, slot_end((unsigned)i) - first);

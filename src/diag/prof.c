@@ -59,7 +59,7 @@ static __thread int t_busy;   /* in the profiler: a malloc from here is not samp
 static __thread int64_t t_big_left;
 static __thread uint64_t t_rng;
 static uintptr_t g_self_lo, g_self_hi; /* hakmem's own code: frames skipped */
-static int (*g_unw_backtrace)(void **, int);
+static hak_unwind_fn g_unw_backtrace;
 static int g_unwinder;
 
 /* --- numbers without libm ---------------------------------------------------- */
@@ -590,8 +590,7 @@ void hak_prof_constructor(void) {
    * with HAKMEM_PROF=1): there auto takes libgcc's */
   if (g_unwinder == HAK_UNWIND_AUTO && dlsym(RTLD_DEFAULT, "__tsan_init")) g_unwinder = HAK_UNWIND_LIBGCC;
   if (g_unwinder == HAK_UNWIND_AUTO || g_unwinder == HAK_UNWIND_LIBUNWIND) {
-    void *h = dlopen("libunwind.so.8", RTLD_NOW | RTLD_LOCAL);
-    if (h) g_unw_backtrace = (int (*)(void **, int))dlsym(h, "unw_backtrace");
+    g_unw_backtrace = hak_os_load_unwinder();
     g_unwinder = g_unw_backtrace ? HAK_UNWIND_LIBUNWIND : HAK_UNWIND_LIBGCC;
     if (!g_unw_backtrace && g_cfg.prof_unwind == HAK_UNWIND_LIBUNWIND)
       hak_say("hakmem: HAKMEM_PROF_UNWIND=libunwind: libunwind.so.8 not found; libgcc's unwinder instead\n", 89);

@@ -3,6 +3,7 @@
 #include "base/config.h"
 #include "base/counters.h"
 
+#include <dlfcn.h>
 #include <errno.h>
 #include <pthread.h>
 #include <signal.h>
@@ -133,4 +134,9 @@ void hak_os_commit_add(int64_t delta) {
                                                               now, memory_order_relaxed,
                                                               memory_order_relaxed)) {
   }
+}
+
+hak_unwind_fn hak_os_load_unwinder(void) {
+  void *h = dlopen("libunwind.so.8", RTLD_NOW | RTLD_LOCAL);
+  return h ? (hak_unwind_fn)dlsym(h, "unw_backtrace") : NULL;
 }
