@@ -13,8 +13,10 @@ def check(cond, msg):
     return cond
 
 
-def env_for(lib, **extra):
+def env_for(lib=None, **extra):
+    """lib None: no preload (for the hakmem command, which sets its own)."""
     e = {k: v for k, v in os.environ.items() if not k.startswith("HAKMEM_") and k != "LD_PRELOAD"}
-    e["LD_PRELOAD"] = lib
+    if lib:
+        e["LD_PRELOAD"] = lib
     e.update(extra)
     return e

@@ -30,24 +30,13 @@ import re
 import shutil
 import subprocess
 import sys
+from hkcheck import check, env_for, failures
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-failures = []
-
-
-def check(cond, msg):
-    if not cond:
-        failures.append(msg)
-        print("CHECK FAILED " + msg, flush=True)
-    return cond
-
-
-def env():
-    return {k: v for k, v in os.environ.items() if not k.startswith("HAKMEM_") and k != "LD_PRELOAD"}
 
 
 def hk(cmd, *args, extra_env=None, **kw):
-    e = env()
+    e = env_for()
     if extra_env:
         e.update(extra_env)
     r = subprocess.run([cmd] + list(args), env=e, stdout=subprocess.PIPE, stderr=subprocess.PIPE, **kw)
