@@ -24,6 +24,14 @@
 #define HAK_REALLOC_BIG ((size_t)128 << 10)
 #endif
 
+/* Every new Big block goes through here, so the profiler sees each one
+ * (the Big tier, a layer below it, cannot call it). */
+static void *big_alloc(size_t n, size_t align, bool *zero) {
+  void *p = hak_big_alloc(n, align, zero);
+  hak_prof_big_alloc(p, n);
+  return p;
+}
+
 static HAK_COLD void *big_malloc(size_t n, size_t align, bool *zero) {
   hak_init();
   if (n > HAK_MAX_REQUEST) {
@@ -33,9 +41,7 @@ static HAK_COLD void *big_malloc(size_t n, size_t align, bool *zero) {
   /* A size that looked Big before the tables existed may belong to a slab tier. */
   int c = align <= 16 ? hak_size_to_class(n) : hak_class_for_aligned(n, align);
   if (c >= 0) return hak_heap_alloc((unsigned)c, n);
-  void *p = hak_big_alloc(n, align, zero);
-  hak_prof_big_alloc(p, n);
-  return p;
+  return big_alloc(n, align, zero);
 }
 
 HAK_API void *hak_malloc(size_t n) {
@@ -125,9 +131,9 @@ HAK_API int hak_owns(const void *p) {
  * the TLB of every CPU running the process: two faults and an IPI where a
  * write costs one. Programs read calloc'ed memory before they write it
  * (hash buckets, flags), so a slab block takes its faults here, by a write
- * of one zero per page: large_heap_1m ran 1.4x faster, with 20 % fewer
- * faults. glibc and tcmalloc write such blocks whole. A Big block (its own
- * mapping) stays untouched: that is where sparse arrays live. */
+ * of one zero per page (glibc and tcmalloc write such blocks whole). A Big
+ * block (its own mapping) stays untouched: that is where sparse arrays
+ * live. */
 static void prefault_zero(void *p, size_t n) {
   for (uintptr_t a = (uintptr_t)p, end = a + n; a < end; a = (a | (HAK_PAGE - 1)) + 1)
     *(volatile char *)a = 0;
@@ -149,8 +155,7 @@ HAK_API void *hak_calloc(size_t n, size_t size) {
     if (c >= 0) {
       p = hak_heap_alloc_zero_aware(t_heap, (unsigned)c, &zero);
     } else {
-      p = hak_big_alloc(total, 0, &zero);
-      hak_prof_big_alloc(p, total);
+      p = big_alloc(total, 0, &zero);
     }
   }
   if (p && !zero) memset(p, 0, total);
@@ -161,9 +166,8 @@ HAK_API void *hak_calloc(size_t n, size_t size) {
 /* to_big: the block goes to the Big tier (a slab tier if that fails). */
 static void *realloc_move(void *p, size_t old_usable, size_t n, bool to_big) {
   bool zero;
-  void *q = to_big ? hak_big_alloc(n, 0, &zero) : NULL;
-  if (q) hak_prof_big_alloc(q, n);
-  else q = hak_malloc(n);
+  void *q = to_big ? big_alloc(n, 0, &zero) : NULL;
+  if (!q) q = hak_malloc(n);
   if (!q) return NULL; /* errno is ENOMEM; p stays valid */
   memcpy(q, p, old_usable < n ? old_usable : n);
   hak_free(p);
@@ -216,8 +220,8 @@ HAK_API void *hak_realloc(void *p, size_t n) {
    * step by step is: move to the Big tier once, where further growth is an
    * mremap or stays in place instead of a copy at every class. A jump to an
    * unrelated size (a program reusing a pointer for new contents) stays in
-   * the slabs: a Big block there is a fresh mapping faulted in page by page,
-   * which cost large_heap_1m a third of its rate. */
+   * the slabs: a Big block there is a fresh mapping faulted in page by
+   * page. */
   return realloc_move(p, old, n, n > old && n >= HAK_REALLOC_BIG && n / 2 <= old);
 }
 
@@ -242,9 +246,7 @@ static void *aligned_impl(size_t align, size_t n) {
   int c = hak_class_for_aligned(n, align);
   if (c >= 0) return hak_heap_alloc((unsigned)c, g_class[c].size);
   bool zero;
-  void *p = hak_big_alloc(n ? n : 1, align, &zero);
-  hak_prof_big_alloc(p, n);
-  return p;
+  return big_alloc(n ? n : 1, align, &zero);
 }
 
 HAK_API int hak_posix_memalign(void **out, size_t align, size_t n) {
@@ -294,9 +296,9 @@ HAK_API void *hak_pvalloc(size_t n) {
 HAK_API int hak_malloc_trim(size_t pad) {
   hak_init();
   /* Other threads' caches are theirs. The caller's goes back unless it
-   * made only a few allocations since its previous trim: stress-ng calls
-   * malloc_trim(0) about once in eight operations, and flushing and
-   * refilling every class each time halved its rate. */
+   * made only a few allocations since its previous trim: programs such as
+   * stress-ng call malloc_trim(0) every few operations, and a flush costs
+   * them a refill of every class. */
   hak_heap_trim(t_heap);
   hak_heap_collect_abandoned();
   size_t released = hak_bigcache_flush();

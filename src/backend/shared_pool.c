@@ -349,7 +349,7 @@ static size_t release_empty(size_t keep, size_t max_slabs) {
   unsigned n = 0;
   size_t released = 0, taken = 0;
   for (int c = HAK_NCLASS - 1; c >= 0 && taken < max_slabs; c--) {
-    /* malloc_trim calls come in loops (stress-ng: one per eight operations),
+    /* malloc_trim calls come in loops (stress-ng calls it every few operations),
      * mostly with nothing EMPTY: stop at once rather than visit every class. */
     if (atomic_load_explicit(&g_sp_empty_bytes, memory_order_relaxed) <= keep) break;
     while (taken < max_slabs && atomic_load_explicit(&g_sp_empty_bytes, memory_order_relaxed) > keep) {
