@@ -24,7 +24,7 @@ PUBLIC = {"hakmem.h"}
 # part of hak_slab_t -> the only files that may write it
 PART_WRITERS = {
     "geo": {"src/backend/superslab.c", "src/backend/superslab.h"},
-    "tc": {"src/frontend/heap.c"},
+    "tc": {"src/frontend/heap.c", "src/frontend/purge.c"},
     "rem": {"src/frontend/heap.c"},
     "pool": {"src/backend/shared_pool.c"},
 }

@@ -32,7 +32,7 @@
 # tests/unit_*.c (unit tests of the internals, -Isrc -Iinclude):
 #   NAME.core     linked with libhakmem_core.a
 #   NAME.asan     linked with the sanitizer core
-# tsan.NAME       the threaded tests (threads, fork, oversub, introspect,
+# tsan.NAME       the threaded tests (threads, fork, oversub, introspect, purge,
 #                 unit_trim_race) in the hak_* API mode against the core built with
 #                 -fsanitize=thread (build-tsan/), suppressions in
 #                 tests/tsan.supp; any ThreadSanitizer report fails it
@@ -124,7 +124,7 @@ for src in tests/unit_*.c; do
 done
 # ThreadSanitizer (tests/tests.mk TSAN_C, TSAN_UNIT): source, then arguments
 for t in "threads|tests/test_threads.c" "fork|tests/test_fork.c" "oversub|tests/test_oversub.c" \
-  "introspect|tests/test_introspect.c" "unit_trim_race|tests/unit_trim_race.c 1"; do
+  "introspect|tests/test_introspect.c" "purge|tests/test_purge.c" "unit_trim_race|tests/unit_trim_race.c 1"; do
   src=${t#*|}
   [ -e "${src%% *}" ] || continue
   TESTS+=("tsan.${t%%|*}|tsan|$src")

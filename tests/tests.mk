@@ -185,7 +185,7 @@ $(OUT)/status/asan-core: $(ASAN_DIR)/libhakmem_core.a FORCE
 # ASan core. scripts/run_tests.sh runs them with tests/tsan.supp.
 TSAN_DIR   ?= build-tsan
 TSANFLAGS  := -fsanitize=thread -fno-omit-frame-pointer
-TSAN_C     := threads fork oversub introspect
+TSAN_C     := threads fork oversub introspect purge
 TSAN_UNIT  := unit_trim_race
 TSAN_BINS  := $(TSAN_C:%=$(OUT)/tsan.%) $(TSAN_UNIT:%=$(OUT)/tsan.%)
 SIG_TSAN   := $(OUT)/sig/tsan-core

@@ -26,11 +26,6 @@ static size_t g_live_bytes, g_live_count;
  * the lock so that slow paths can check for expired runs for free. */
 static _Atomic uint64_t g_cache_oldest;
 
-static uint64_t now_ms(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
-  return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
 
 static void live_add(hak_big_t *h) {
   h->prev = NULL;
@@ -201,7 +196,7 @@ void *hak_big_alloc(size_t size, size_t align, bool *zero) {
   }
   size_t need = hak_align_up(off + size, HAK_SS_SIZE);
   size_t map_align = align >= HAK_SS_SIZE ? align : HAK_SS_SIZE;
-  hak_big_t *h = align < HAK_SS_SIZE ? cache_take(need, now_ms()) : NULL;
+  hak_big_t *h = align < HAK_SS_SIZE ? cache_take(need, hak_os_now_ms()) : NULL;
   if (h) {
     hak_cnt_add(&g_stats.bigcache_hits, 1);
   } else {
@@ -231,7 +226,7 @@ void *hak_big_alloc(size_t size, size_t align, bool *zero) {
 }
 
 void hak_big_free(hak_big_t *h) {
-  uint64_t now = now_ms();
+  uint64_t now = hak_os_now_ms();
   hak_cnt_add(&g_stats.big_frees, 1);
   hak_lock(&g_big_lock);
   if (!h->live) { /* lost a race with another free of the same block */
@@ -336,7 +331,7 @@ hak_big_t *hak_big_find(const void *p) {
 void hak_bigcache_expire(void) {
   uint64_t oldest = atomic_load_explicit(&g_cache_oldest, memory_order_relaxed);
   if (!oldest) return;
-  uint64_t now = now_ms();
+  uint64_t now = hak_os_now_ms();
   if (now <= oldest || now - oldest <= g_cfg.bigcache_ms) return;
   hak_lock(&g_big_lock);
   hak_big_t *victims = cache_evict_locked(0, now);

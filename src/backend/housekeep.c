@@ -19,16 +19,17 @@ enum { BG_OFF, BG_STARTING, BG_RUNNING, BG_FAILED };
 static _Atomic int g_bg = BG_OFF;
 static _Atomic uint32_t g_bg_parked; /* futex word: 1 while the thread sleeps with no work */
 _Atomic int g_hk_start_pending;
+size_t (*g_hk_purge)(uint64_t now_ms);
+_Atomic uint32_t g_hk_purge_queued;
 
-static uint64_t now_ms(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
-  return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
 
 /* Memory to return: EMPTY slabs, UNUSED slots still dirty (a slab of one
- * class that became room for another and was then given up), BigCache. */
-static bool has_work(void) { return hak_sp_empty_bytes() != 0 || hak_sp_has_dirty() || hak_bigcache_held(); }
+ * class that became room for another and was then given up), BigCache,
+ * mostly free slabs the heaps queued. */
+static bool has_work(void) {
+  return hak_sp_empty_bytes() != 0 || hak_sp_has_dirty() || hak_bigcache_held() ||
+         atomic_load_explicit(&g_hk_purge_queued, memory_order_relaxed);
+}
 
 static void futex(_Atomic uint32_t *w, int op, uint32_t val) {
   int saved = errno;
@@ -45,8 +46,10 @@ static void *bg_main(void *arg) {
     nanosleep(&ts, NULL);
     if (has_work()) {
       idle = 0;
-      if (hak_sp_decay(now_ms(), SIZE_MAX)) hak_cnt_add(&g_stats.bg_wakeups, 1);
+      uint64_t now = hak_os_now_ms();
+      if (hak_sp_decay(now, SIZE_MAX)) hak_cnt_add(&g_stats.bg_wakeups, 1);
       hak_bigcache_expire();
+      if (g_hk_purge && atomic_load_explicit(&g_hk_purge_queued, memory_order_relaxed)) g_hk_purge(now);
     } else if (++idle >= IDLE_TICKS) {
       /* Nothing held: sleep until hak_housekeep sees memory to return. */
       atomic_store_explicit(&g_bg_parked, 1, memory_order_seq_cst);
@@ -79,9 +82,16 @@ static void wake(void) {
 void hak_housekeep(void) {
   hak_bigcache_expire(); /* a relaxed load, and a clock read while BigCache holds something */
   int bg = atomic_load_explicit(&g_bg, memory_order_acquire);
-  if (hak_sp_empty_bytes() || hak_sp_has_dirty()) hak_sp_decay(now_ms(), CALL_BOUND);
+  if (hak_sp_empty_bytes() || hak_sp_has_dirty()) hak_sp_decay(hak_os_now_ms(), CALL_BOUND);
   if (!g_cfg.background || !has_work()) return;
   if (bg == BG_OFF) atomic_store_explicit(&g_hk_start_pending, 1, memory_order_relaxed);
+  else wake();
+}
+
+void hak_housekeep_note(void) {
+  if (!g_cfg.background) return;
+  if (atomic_load_explicit(&g_bg, memory_order_acquire) == BG_OFF)
+    atomic_store_explicit(&g_hk_start_pending, 1, memory_order_relaxed);
   else wake();
 }
 

@@ -22,6 +22,14 @@ HAK_INLINE void hak_housekeep_start_pending(void) {
   if (HAK_UNLIKELY(atomic_load_explicit(&g_hk_start_pending, memory_order_relaxed))) hak_housekeep_start();
 }
 void hak_housekeep_atfork_child(void);
+/* The heaps' purge of the mostly free slabs they queued (frontend/purge.c
+ * sets it at start-up), which the background thread runs each tick while
+ * g_hk_purge_queued, the queued slabs of all heaps, is not 0. */
+extern size_t (*g_hk_purge)(uint64_t now_ms);
+extern _Atomic uint32_t g_hk_purge_queued;
+/* Memory to return appeared in a heap's slow path: the background thread
+ * starts at that thread's next refill or drain, or wakes now. */
+void hak_housekeep_note(void);
 /* Memory to return appeared outside a heap's window (a Big free): start or
  * wake the background thread. Called with no lock held. */
 void hak_housekeep_poke(void);

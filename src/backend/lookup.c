@@ -58,13 +58,19 @@ static hak_ptr_t in_slab(hak_ss_t *ss, uintptr_t a) {
     } else {
       r.why = "not allocated by hakmem (unused slab memory)";
     }
-  } else if (a >= (uintptr_t)s->geo.head->geo.carve) {
+  } else if (a >= (uintptr_t)__atomic_load_n(&s->geo.head->geo.carve, __ATOMIC_RELAXED)) {
     r.why = a < (uintptr_t)hak_slab_end(s) ? "not allocated by hakmem (never handed out)"
                                            : "not allocated by hakmem (slab tail padding)";
   } else if (hak_is_block_start(s, a)) {
-    /* The slab was handed to a heap after hak_lookup's own look. */
-    r.kind = HAK_PTR_BLOCK;
-    r.why = NULL;
+    if (hak_slab_block_purged(s->geo.head, a)) {
+      r.kind = HAK_PTR_FREED;
+      r.why = "double free (the block's page was returned to the OS)";
+    } else {
+      /* The slab was handed to a heap after hak_lookup's own look, or has
+       * purged pages (carve_lim 0). */
+      r.kind = HAK_PTR_BLOCK;
+      r.why = NULL;
+    }
   } else {
     uintptr_t off = a - s->geo.base;
     r.kind = HAK_PTR_INTERIOR;

@@ -39,13 +39,18 @@ typedef struct hak_slab {
     uint8_t nslots; /* slots in this slab (head only) */
     uint8_t fresh;  /* head only: memory past carve is known to be zero */
   } geo;
-  /* tc: head only */
+  /* tc: head only, but for purged */
   struct {
     void *free;                   /* blocks returned to the slab */
     struct hak_slab *next, *prev; /* the owner's partial list */
     uint16_t used;                /* blocks out of the slab (user, TLS SLL, remote) */
     uint16_t nfree;               /* blocks on free */
-    uint8_t in_partial;
+    /* Every slot: which of its 16 pages went back to the OS while the slab
+     * stayed in use (frontend/purge.c). A block that overlaps such a page is
+     * free and on no list. Read by any thread (hak_slab_block_purged). */
+    uint16_t purged;
+    uint8_t list; /* which of its heap's lists holds it: HAK_LIST_* (frontend/heap.h) */
+    uint8_t flags; /* HAK_SLAB_* */
   } tc;
   /* rem: head only */
   struct {
@@ -74,6 +79,19 @@ typedef struct hak_ss {
 } hak_ss_t;
 
 #define HAK_SS_HEADER ((size_t)HAK_SLOTS * sizeof(hak_slab_t)) /* 4 KiB: the header page */
+#define HAK_SLOT_PAGES (HAK_SLOT_SIZE / HAK_PAGE)
+_Static_assert(HAK_SLOT_PAGES == 16, "a slot's purged mask has a bit per page");
+
+enum { /* tc.flags */
+  HAK_SLAB_PURGED = 1, /* some slot's purged mask is not 0: carve_lim reads 0 */
+  /* The slab was queued for a purge since it last served refills, with at
+   * most 1/8, 1/32 or 1/128 of its blocks out (frontend/purge.c) */
+  HAK_SLAB_TRIED_8 = 2,
+  HAK_SLAB_TRIED_32 = 4,
+  HAK_SLAB_TRIED_128 = 8,
+  HAK_SLAB_QUEUED = 16, /* on its heap's purge queue: carve_lim reads 0 */
+};
+
 _Static_assert(sizeof(hak_slab_t) == 128, "slab descriptor is two cache lines");
 _Static_assert(offsetof(hak_slab_t, tc) == 64, "free's fast path reads one cache line");
 _Static_assert(offsetof(hak_slab_t, geo.owner) == offsetof(hak_region_t, nil_owner), "owner probe");
@@ -145,8 +163,28 @@ HAK_INLINE void hak_slab_set_carve(hak_slab_t *head, char *carve) {
   /* HAKMEM_JUNK: no block passes free's fast check, so every free reaches
    * the slow path that fills it (the lookup goes by carve, not the limit). */
   if (HAK_UNLIKELY(g_cfg.junk)) lim = 0;
-  head->geo.carve = carve;
+  /* Purged pages, or pages the background thread may purge: likewise, so
+   * that a second free of one of their blocks meets hak_slab_block_purged
+   * in the lookup, and the owner's free takes the heap's lock. */
+  if (HAK_UNLIKELY(__atomic_load_n(&head->tc.flags, __ATOMIC_RELAXED) & (HAK_SLAB_PURGED | HAK_SLAB_QUEUED))) lim = 0;
+  __atomic_store_n(&head->geo.carve, carve, __ATOMIC_RELAXED); /* read by in_slab (lookup.c) */
   for (unsigned i = 0; i < head->geo.nslots; i++) __atomic_store_n(&head[i].geo.carve_lim, lim, __ATOMIC_RELAXED);
+}
+
+/* Whether the block at a, of slab head, overlaps a purged page: then it is
+ * free, whatever its memory reads (zero), and a free of it is a second one.
+ * Relaxed loads: the owner clears a page's bit before any of its blocks is
+ * handed out again, and that hand-out reaches other threads only through
+ * the program's own synchronisation. */
+HAK_INLINE bool hak_slab_block_purged(const hak_slab_t *head, uintptr_t a) {
+  if (!(__atomic_load_n(&head->tc.flags, __ATOMIC_RELAXED) & HAK_SLAB_PURGED)) return false;
+  uintptr_t start = (uintptr_t)head & ~(uintptr_t)HAK_SS_MASK;
+  start += (uintptr_t)hak_slab_index(head) << HAK_SLOT_SHIFT;
+  size_t first = (a - start) / HAK_PAGE, last = (a + head->geo.bsize - 1 - start) / HAK_PAGE;
+  for (size_t pg = first; pg <= last; pg++)
+    if ((__atomic_load_n(&head[pg / HAK_SLOT_PAGES].tc.purged, __ATOMIC_RELAXED) >> (pg % HAK_SLOT_PAGES)) & 1)
+      return true;
+  return false;
 }
 
 hak_ss_t *hak_ss_new(void); /* maps, initialises and registers a SuperSlab */

@@ -28,6 +28,8 @@ typedef struct hak_counters {
   /* frontend */
   hak_counter_t threads_started, heaps_adopted;
   hak_counter_t ace_updates;
+  /* frontend: pages of slabs in use given back (purge.c) and taken again */
+  hak_counter_t slab_purges, slab_purged_bytes, slab_unpurged_bytes;
   /* diag: heap profiler */
   hak_counter_t prof_samples, prof_dropped, prof_dumps;
 } hak_counters_t;

@@ -322,6 +322,9 @@ static void report(hak_sink_t *k, const hak_snap_t *s) {
                   hak_cnt_get(&g_stats.decay_returns), hak_cnt_get(&g_stats.decay_bytes) >> 10,
                   hak_cnt_get(&g_stats.threads_started), s->heaps, s->heaps_in_use,
                   hak_cnt_get(&g_stats.heaps_adopted), hak_cnt_get(&g_stats.ace_updates), o.invalid_frees);
+  hak_sink_printf(k, "  purged pages of slabs in use: %u purges, %u KiB given back, %u KiB used again\n",
+                  hak_cnt_get(&g_stats.slab_purges), hak_cnt_get(&g_stats.slab_purged_bytes) >> 10,
+                  hak_cnt_get(&g_stats.slab_unpurged_bytes) >> 10);
   hak_sink_printf(k, "hakmem-stats: mallocs=%u frees=%u tiny=%u mid=%u large=%u big=%u remote_frees=%u "
                      "refills=%u drains=%u sp_stage1=%u sp_stage2=%u sp_stage3=%u mmap=%u munmap=%u "
                      "madvise=%u mremap=%u committed_kib=%u peak_committed_kib=%u bigcache_hits=%u "

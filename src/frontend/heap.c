@@ -11,6 +11,7 @@
 #include "base/lock.h"
 #include "base/report.h"
 #include "frontend/ace.h"
+#include "frontend/purge.h"
 #include "os/os.h"
 
 #include <errno.h>
@@ -173,7 +174,9 @@ static hak_slab_t *slab_adopt(hak_heap_t *h, hak_slab_t *s) {
   s->tc.next = s->tc.prev = NULL;
   s->tc.used = 0;
   s->tc.nfree = 0;
-  s->tc.in_partial = 0;
+  s->tc.list = HAK_LIST_NONE;
+  HAK_ASSERT(!(s->tc.flags & HAK_SLAB_PURGED)); /* slab_give_back forgot them */
+  s->tc.flags = 0;
   atomic_store_explicit(&s->rem.list, NULL, memory_order_relaxed);
   hak_ss_slab_set_owner(s, h, sll_off(s->geo.cls));
   return s;
@@ -181,27 +184,44 @@ static hak_slab_t *slab_adopt(hak_heap_t *h, hak_slab_t *s) {
 
 /* s holds no block any more: it goes back to the pool. */
 static void slab_give_back(hak_slab_t *s) {
-  HAK_ASSERT(s->tc.used == 0 && !s->tc.in_partial);
+  HAK_ASSERT(s->tc.used == 0 && !s->tc.list);
   s->tc.free = NULL;
   s->tc.nfree = 0;
+  hak_slab_purge_forget(s);
   hak_sp_release(s);
 }
 
-static void partial_push(hak_heap_t *h, hak_slab_t *s) {
-  unsigned cls = s->geo.cls;
-  s->tc.prev = NULL;
-  s->tc.next = h->partial[cls];
-  if (s->tc.next) s->tc.next->tc.prev = s;
-  h->partial[cls] = s;
-  s->tc.in_partial = 1;
+static hak_slab_t **list_head(hak_heap_t *h, unsigned list, unsigned cls) {
+  switch (list) {
+  case HAK_LIST_PARTIAL: return &h->partial[cls];
+  case HAK_LIST_SPARSE0: return &h->sparse[0][cls];
+  case HAK_LIST_SPARSE1: return &h->sparse[1][cls];
+  default: return &h->purged[cls];
+  }
 }
 
-static void partial_remove(hak_heap_t *h, hak_slab_t *s) {
+void hak_heap_slab_push(hak_heap_t *h, hak_slab_t *s, unsigned list) {
+  hak_slab_t **head = list_head(h, list, s->geo.cls);
+  s->tc.prev = NULL;
+  s->tc.next = *head;
+  if (s->tc.next) s->tc.next->tc.prev = s;
+  *head = s;
+  s->tc.list = (uint8_t)list;
+}
+
+void hak_heap_slab_unlink(hak_heap_t *h, hak_slab_t *s) {
   if (s->tc.prev) s->tc.prev->tc.next = s->tc.next;
-  else h->partial[s->geo.cls] = s->tc.next;
+  else *list_head(h, s->tc.list, s->geo.cls) = s->tc.next;
   if (s->tc.next) s->tc.next->tc.prev = s->tc.prev;
   s->tc.next = s->tc.prev = NULL;
-  s->tc.in_partial = 0;
+  s->tc.list = HAK_LIST_NONE;
+}
+
+/* s leaves whichever list holds it to serve refills, or to go back. */
+static void slab_take(hak_heap_t *h, hak_slab_t *s) {
+  bool queued = s->tc.flags & HAK_SLAB_QUEUED;
+  hak_heap_slab_unlink(h, s);
+  if (HAK_UNLIKELY(queued)) hak_purge_dequeue(h, s);
 }
 
 /* After blocks came back to slab s: give it back to the pool when it holds no
@@ -210,14 +230,15 @@ static void slab_after_return(hak_heap_t *h, hak_slab_t *s) {
   HAK_ASSERT(s->geo.owner == h && s->geo.head == s && s->tc.used + s->tc.nfree <= s->geo.capacity);
   if (s == h->cur[s->geo.cls] || s == h->spare[s->geo.cls]) return;
   if (s->tc.used == 0) {
-    if (s->tc.in_partial) partial_remove(h, s);
+    if (s->tc.list) slab_take(h, s);
     /* One wholly free slab per class stays with the heap: a class whose
      * blocks all come back (producer/consumer) would otherwise bounce a slab
      * to the pool and back once per slab's worth of blocks. */
     if (!h->spare[s->geo.cls]) h->spare[s->geo.cls] = s;
     else slab_give_back(s);
-  } else if (!s->tc.in_partial) {
-    partial_push(h, s);
+  } else {
+    if (!s->tc.list) hak_heap_slab_push(h, s, HAK_LIST_PARTIAL);
+    else hak_purge_consider(h, s);
   }
 }
 
@@ -267,6 +288,24 @@ void hak_heap_remote_free(hak_slab_t *slot, void *p) {
                                                   memory_order_relaxed));
 }
 
+/* A remote free that raced with the purge of its block's page (a second
+ * free, seen by its thread before the page's bit was): reported, and kept
+ * off the list, where it would be handed out twice. */
+static void *drop_purged(hak_slab_t *s, void *list) {
+  void *keep = NULL;
+  while (list) {
+    void *next = hak_sll_next(list);
+    if (hak_slab_block_purged(s, (uintptr_t)list)) {
+      hak_report_invalid("free", list, "double free (the block's page was returned to the OS)", NULL);
+    } else {
+      hak_sll_set_next(list, keep);
+      keep = list;
+    }
+    list = next;
+  }
+  return keep;
+}
+
 /* Takes every slab with remote frees and merges those blocks into the slab's
  * free list in one pass. */
 static void collect_pending(hak_heap_t *h) {
@@ -277,6 +316,7 @@ static void collect_pending(hak_heap_t *h) {
     hak_slab_t *next = atomic_load_explicit(&s->rem.pending_next, memory_order_relaxed);
     /* acq_rel: the load above must not move after the exchange. */
     void *list = atomic_exchange_explicit(&s->rem.list, NULL, memory_order_acq_rel);
+    if (HAK_UNLIKELY(list && (s->tc.flags & HAK_SLAB_PURGED))) list = drop_purged(s, list);
     if (list) {
       uint32_t n = 1;
       void *tail = list;
@@ -314,10 +354,14 @@ static bool block_is_free(hak_heap_t *h, hak_slab_t *s, void *p) {
   return false;
 }
 
+static void drain_locked(hak_heap_t *h, unsigned cls);
+
 void hak_heap_free_slow(hak_slab_t *slot, void *p) {
   hak_heap_t *h = t_heap;
   hak_slab_t *s = slot->geo.head;
+  hak_lock(&h->lock);
   if (*hak_block_key(p) == hak_free_key(h) && block_is_free(h, s, p)) {
+    hak_unlock(&h->lock);
     hak_report_invalid("free", p, "double free", NULL);
     return;
   }
@@ -328,20 +372,40 @@ void hak_heap_free_slow(hak_slab_t *slot, void *p) {
   *hak_block_key(p) = hak_free_key(h);
   hak_sll_set_next(p, l->head);
   l->head = p;
-  if (--l->room < 0) hak_heap_drain(h, s->geo.cls);
+  if (--l->room < 0) drain_locked(h, s->geo.cls);
+  hak_unlock(&h->lock);
+  hak_housekeep_start_pending();
 }
 
 /* --- refill and drain -------------------------------------------------- */
 
+/* No block to hand out: none listed, none to carve, none purged. */
+static bool slab_full(const hak_slab_t *s) {
+  return !s->tc.free && s->geo.carve >= hak_slab_end(s) && !(s->tc.flags & HAK_SLAB_PURGED);
+}
+
+/* A slab that serves refills again may be queued again when it empties. */
+static hak_slab_t *slab_reuse(hak_slab_t *s) {
+  __atomic_store_n(&s->tc.flags, (uint8_t)(s->tc.flags & HAK_SLAB_PURGED), __ATOMIC_RELAXED);
+  return s;
+}
+
+/* Slabs with free blocks first, and of those the ones waiting for a purge
+ * last, oldest generation first (taking one spares its purge); then the
+ * spare; then slabs whose free pages went back to the OS, which fault in
+ * again as they are used; then the pool. */
 static hak_slab_t *next_slab(hak_heap_t *h, unsigned cls) {
   hak_slab_t *s = h->partial[cls];
-  if (s) {
-    partial_remove(h, s);
-    return s;
-  }
-  if ((s = h->spare[cls])) {
+  if (!s) s = h->sparse[h->sparse_cur ^ 1][cls];
+  if (!s) s = h->sparse[h->sparse_cur][cls];
+  if (!s && (s = h->spare[cls])) {
     h->spare[cls] = NULL;
-    return s;
+    return slab_reuse(s);
+  }
+  if (!s) s = h->purged[cls];
+  if (s) {
+    slab_take(h, s);
+    return slab_reuse(s);
   }
   s = hak_sp_acquire(cls);
   return s ? slab_adopt(h, s) : NULL;
@@ -379,6 +443,7 @@ static uint32_t refill_sll(hak_heap_t *h, unsigned cls, uint32_t want) {
     HAK_ASSERT(s->geo.owner == h && s->geo.head == s && s->geo.cls == cls && s->pool.state == HAK_SLOT_ACTIVE);
     HAK_TRACE("hakmem: refill class %u from slab %p (used %u, free %u)", cls, (void *)s,
               (uint64_t)s->tc.used, (uint64_t)s->tc.nfree);
+    if (HAK_UNLIKELY(!s->tc.free && (s->tc.flags & HAK_SLAB_PURGED))) hak_slab_unpurge(h, s, want - got);
     if (!l->head && s->tc.free && (s->tc.nfree <= want || s->tc.nfree <= (uint32_t)l->room / 2)) {
       /* The slab's whole free list becomes the SLL as it is, when that leaves
        * the SLL at most half full (else the next frees would drain it
@@ -413,7 +478,7 @@ static uint32_t refill_sll(hak_heap_t *h, unsigned cls, uint32_t want) {
       s->tc.used += n;
       got += n;
     }
-    if (!s->tc.free && s->geo.carve >= end) h->cur[cls] = NULL; /* full: returns via partial */
+    if (slab_full(s)) h->cur[cls] = NULL; /* full: returns via partial */
   }
   l->room -= (int32_t)got;
   h->n_refilled[cls] += got;
@@ -466,6 +531,7 @@ static void heap_report(hak_heap_t *h) {
  * slab each) and would keep those slabs from ever going back to the pool, so
  * they go back to their slabs; a busy class pays one refill for it. */
 static void heap_window_end(hak_heap_t *h) {
+  if (atomic_load_explicit(&h->sparse_n, memory_order_relaxed)) hak_purge_due(h, hak_os_now_ms(), false, true);
   for (unsigned c = 0; c < HAK_NCLASS; c++) {
     if (h->win_refill[c] || h->win_drain[c]) h->quiet[c] = 0;
     else if (h->sll[c].head && ++h->quiet[c] >= 2) {
@@ -494,8 +560,26 @@ static void *carve_one(hak_heap_t *h, unsigned cls) {
   hak_slab_set_carve(s, s->geo.carve + s->geo.bsize);
   s->tc.used++;
   h->sll[cls].n_direct++;
-  if (s->geo.carve >= end) h->cur[cls] = NULL; /* full: returns via partial */
+  if (slab_full(s)) h->cur[cls] = NULL; /* full: returns via partial */
   return alloc_counted(h, cls, b);
+}
+
+/* The part of a refill that touches h's slabs, under h->lock: a block taken
+ * directly (*out), or the SLL refilled (true), or out of memory (false). */
+static bool refill_locked(hak_heap_t *h, unsigned cls, void **out) {
+  *out = NULL;
+  if (HAK_UNLIKELY(h->policy_version != atomic_load_explicit(&g_policy_version, memory_order_relaxed)))
+    heap_apply_policy(h);
+  if (atomic_load_explicit(&h->pending, memory_order_relaxed)) collect_pending(h);
+  if (h->sll[cls].head) return true;
+  if (g_class[cls].tier == HAK_TIER_LARGE && !h->cur[cls] && !h->partial[cls] && !h->sparse[0][cls] &&
+      !h->sparse[1][cls] && !h->purged[cls] && (*out = take_larger(h, cls)))
+    return true;
+  h->n_refill[cls]++;
+  h->win_refill[cls]++;
+  if (++h->win_events >= HAK_ACE_HEAP_EVENTS) heap_window_end(h);
+  if (h->batch[cls] == 1 && (*out = carve_one(h, cls))) return true;
+  return refill_sll(h, cls, h->batch[cls]) != 0;
 }
 
 void *hak_heap_refill_alloc(size_t size, hak_heap_t *h, unsigned cls) {
@@ -509,31 +593,20 @@ void *hak_heap_refill_alloc(size_t size, hak_heap_t *h, unsigned cls) {
     h->n_alloc_base[cls]--; /* not taken: the path below counts it */
   }
   hak_housekeep_start_pending();
-  if (HAK_UNLIKELY(h->policy_version != atomic_load_explicit(&g_policy_version, memory_order_relaxed)))
-    heap_apply_policy(h);
-  if (atomic_load_explicit(&h->pending, memory_order_relaxed)) collect_pending(h);
-  hak_sll_t *l = &h->sll[cls];
-  if (!l->head) {
-    if (g_class[cls].tier == HAK_TIER_LARGE && !h->cur[cls] && !h->partial[cls]) {
-      void *b = take_larger(h, cls);
-      if (b) return b;
-    }
-    h->n_refill[cls]++;
-    h->win_refill[cls]++;
-    if (++h->win_events >= HAK_ACE_HEAP_EVENTS) heap_window_end(h);
-    if (h->batch[cls] == 1) {
-      void *b = carve_one(h, cls);
-      if (b) return b;
-    }
-    if (!refill_sll(h, cls, h->batch[cls])) {
-      errno = ENOMEM;
-      return NULL;
-    }
+  void *b;
+  hak_lock(&h->lock);
+  bool ok = refill_locked(h, cls, &b);
+  hak_unlock(&h->lock);
+  if (!ok) {
+    errno = ENOMEM;
+    return NULL;
   }
+  if (b) return b;
   /* sampled like the fast path's pops: a class that only ever refills
    * (one block cached) is sampled too */
+  hak_sll_t *l = &h->sll[cls];
   if (--l->tick == 0) return hak_heap_sample_alloc(size, h, cls);
-  void *b = hak_sll_pop(l, l->head);
+  b = hak_sll_pop(l, l->head);
   if (HAK_UNLIKELY(g_cfg.junk)) memset(b, 0xAA, g_class[cls].size);
   return b;
 }
@@ -563,11 +636,17 @@ static void drain_to(hak_heap_t *h, unsigned cls, uint32_t keep) {
   }
 }
 
-void hak_heap_drain(hak_heap_t *h, unsigned cls) {
+static void drain_locked(hak_heap_t *h, unsigned cls) {
   h->n_drain[cls]++;
   h->win_drain[cls]++;
   if (++h->win_events >= HAK_ACE_HEAP_EVENTS) heap_window_end(h);
   drain_to(h, cls, h->sll[cls].cap / 2);
+}
+
+void hak_heap_drain(hak_heap_t *h, unsigned cls) {
+  hak_lock(&h->lock);
+  drain_locked(h, cls);
+  hak_unlock(&h->lock);
   /* A program whose last act is to free everything still gets its memory
    * back: the background thread may start here, the SLL being consistent. */
   hak_housekeep_start_pending();
@@ -583,17 +662,23 @@ void *hak_heap_alloc_zero_aware(hak_heap_t *h, unsigned cls, bool *zero) {
     return NULL;
   }
   if (h->sll[cls].head) return hak_heap_alloc(cls, g_class[cls].size);
+  hak_lock(&h->lock);
   if (atomic_load_explicit(&h->pending, memory_order_relaxed)) collect_pending(h);
   hak_slab_t *s = h->cur[cls];
-  if (s && !s->tc.free && s->geo.carve >= hak_slab_end(s)) s = h->cur[cls] = NULL; /* full */
+  if (s && !s->tc.free && (s->tc.flags & HAK_SLAB_PURGED)) hak_slab_unpurge(h, s, 1);
+  if (s && slab_full(s)) s = h->cur[cls] = NULL;
   if (!s) {
     if (!(s = next_slab(h, cls))) {
+      hak_unlock(&h->lock);
       errno = ENOMEM;
       return NULL;
     }
     h->cur[cls] = s;
   }
-  if (s->tc.free || s->geo.carve >= hak_slab_end(s)) return hak_heap_alloc(cls, g_class[cls].size);
+  if (s->tc.free || s->geo.carve >= hak_slab_end(s)) {
+    hak_unlock(&h->lock);
+    return hak_heap_alloc(cls, g_class[cls].size);
+  }
   void *b = s->geo.carve;
   hak_slab_set_carve(s, s->geo.carve + s->geo.bsize);
   s->tc.used++;
@@ -601,6 +686,7 @@ void *hak_heap_alloc_zero_aware(hak_heap_t *h, unsigned cls, bool *zero) {
   if (--h->sll[cls].tick == 0) tick_restart(h, cls);
   h->sll[cls].n_direct++;
   *zero = s->geo.fresh; /* if not, calloc clears the block, and its old key */
+  hak_unlock(&h->lock);
   return b;
 }
 
@@ -639,11 +725,17 @@ hak_heap_t *hak_heap_get(void) {
   return h;
 }
 
-void hak_heap_flush(hak_heap_t *h) {
-  if (h == &g_empty_heap) return;
+static void flush_locked(hak_heap_t *h) {
   if (atomic_load_explicit(&h->pending, memory_order_relaxed)) collect_pending(h);
   for (unsigned c = 0; c < HAK_NCLASS; c++) drain_to(h, c, 0);
   release_idle(h);
+}
+
+void hak_heap_flush(hak_heap_t *h) {
+  if (h == &g_empty_heap) return;
+  hak_lock(&h->lock);
+  flush_locked(h);
+  hak_unlock(&h->lock);
 }
 
 bool hak_heap_trim(hak_heap_t *h) {
@@ -656,7 +748,10 @@ bool hak_heap_trim(hak_heap_t *h) {
   uint64_t since = allocs - h->trim_mark;
   h->trim_mark = allocs;
   if (since < HAK_TRIM_ALLOCS_PER_CLASS * classes) return false;
-  hak_heap_flush(h);
+  hak_lock(&h->lock);
+  flush_locked(h);
+  hak_purge_due(h, hak_os_now_ms(), true, true); /* what waits for its delay goes now */
+  hak_unlock(&h->lock);
   return true;
 }
 
@@ -678,8 +773,10 @@ void hak_heap_thread_exit(void) {
 void hak_heap_collect_abandoned(void) {
   hak_lock(&g_heaps_lock);
   for (hak_heap_t *h = g_heaps_abandoned; h; h = h->abandoned_next) {
+    hak_lock(&h->lock);
     if (atomic_load_explicit(&h->pending, memory_order_relaxed)) collect_pending(h);
     release_idle(h);
+    hak_unlock(&h->lock);
   }
   hak_unlock(&g_heaps_lock);
 }
@@ -692,6 +789,7 @@ static void on_thread_exit(void *arg) {
 void hak_heap_init(void) {
   for (size_t i = 0; i <= (HAK_TINY_MAX >> 4); i++) g_heap_tiny_off[i] = sll_off(g_cls_tiny[i]);
   pthread_key_create(&g_exit_key, on_thread_exit);
+  hak_purge_init();
 }
 
 uint64_t hak_heap_remote_out_noheap(unsigned cls) {
@@ -699,13 +797,21 @@ uint64_t hak_heap_remote_out_noheap(unsigned cls) {
 }
 
 hak_heap_t *hak_heap_list(void) { return g_heaps_all; }
+hak_heap_t *hak_heap_first(void) {
+  hak_lock(&g_heaps_lock);
+  hak_heap_t *h = g_heaps_all;
+  hak_unlock(&g_heaps_lock);
+  return h;
+}
 void hak_heap_lock_all(void) {
+  hak_purge_lock_all(); /* first: the background purge takes heaps' locks under it */
   hak_lock(&g_prof_heap_lock); /* taken before the pool's locks, as by its users */
   hak_lock(&g_heaps_lock);
 }
 void hak_heap_unlock_all(void) {
   hak_unlock(&g_heaps_lock);
   hak_unlock(&g_prof_heap_lock);
+  hak_purge_unlock_all();
 }
 
 /* In a forked child only this thread exists: heaps of the other threads stay
@@ -713,6 +819,10 @@ void hak_heap_unlock_all(void) {
 void hak_heap_atfork_child(void) {
   hak_lock_reset(&g_heaps_lock);
   hak_lock_reset(&g_prof_heap_lock);
+  hak_purge_atfork_child();
+  /* The forking thread's heap: no other thread held its lock (the
+   * background thread purges under the purge lock, which fork holds). */
+  if (t_heap != &g_empty_heap) hak_lock_reset(&t_heap->lock);
 }
 
 /* --- the profiler's heap ------------------------------------------------- */

@@ -9,6 +9,7 @@
 #define HAK_HEAP_H
 #include "backend/superslab.h"
 #include "base/common.h"
+#include "base/lock.h"
 #include "mem/size_class.h"
 
 #pragma GCC visibility push(hidden) /* internal: no GOT indirection */
@@ -50,6 +51,18 @@ typedef struct hak_heap {
   uint64_t trim_mark;        /* allocations counted at the previous malloc_trim */
   int64_t guard_rem[HAK_NCLASS];  /* allocations to the next guarded one (HAKMEM_GUARD_SAMPLE) */
   int64_t prof_rem[HAK_NCLASS];   /* ... and to the next profiled one (HAKMEM_PROF) */
+  /* Held by the owner in every slow path that touches its slabs, and by the
+   * background thread while it purges the slabs this heap queued (purge.c):
+   * uncontended, one CAS and one exchange per refill or drain. */
+  hak_lock_t lock;
+  /* Mostly free slabs waiting for a purge, in two generations: the newer
+   * one, sparse[sparse_cur], collects; the older one is purged when the
+   * newer one is half a decay old (purge.c). Then they swap. */
+  struct hak_slab *sparse[2][HAK_NCLASS];
+  struct hak_slab *purged[HAK_NCLASS]; /* slabs with purged pages: refills take them last */
+  uint64_t sparse_ms;                  /* when the newer generation started */
+  _Atomic uint32_t sparse_n;           /* slabs on the sparse lists */
+  uint8_t sparse_cur;
   struct hak_heap *all_next;       /* every heap ever made (never freed) */
   struct hak_heap *abandoned_next; /* heaps of exited threads, for adoption */
   int in_use;
@@ -67,6 +80,12 @@ extern __thread hak_heap_t *t_heap;
 extern uint16_t g_heap_tiny_off[(HAK_TINY_MAX >> 4) + 1];
 
 void hak_heap_init(void); /* process start-up: tables and the thread-exit hook */
+
+/* The slab lists of a heap, named by a slab's tc.in_partial: owner, under
+ * h->lock (purge.c moves slabs between them too). */
+enum { HAK_LIST_NONE, HAK_LIST_PARTIAL, HAK_LIST_SPARSE0, HAK_LIST_SPARSE1, HAK_LIST_PURGED };
+void hak_heap_slab_push(hak_heap_t *h, struct hak_slab *s, unsigned list);
+void hak_heap_slab_unlink(hak_heap_t *h, struct hak_slab *s);
 
 /* Allocations of class cls popped from h's SLL so far (statistics). */
 HAK_INLINE uint64_t hak_sll_allocs(const hak_heap_t *h, unsigned cls) {
@@ -122,6 +141,9 @@ void hak_heap_atfork_child(void);
 void hak_heap_lock_all(void);
 void hak_heap_unlock_all(void);
 hak_heap_t *hak_heap_list(void);
+/* The same, read under the list's lock, for a thread that walks it while
+ * others add heaps (their links never change once added). */
+hak_heap_t *hak_heap_first(void);
 
 #ifdef HAKMEM_HARDENED
 extern uintptr_t g_sll_key;

@@ -8,6 +8,7 @@
 #include <pthread.h>
 #include <signal.h>
 #include <sys/mman.h>
+#include <time.h>
 #include <unistd.h>
 
 _Atomic int64_t g_os_fail_countdown;
@@ -123,6 +124,12 @@ bool hak_os_thread(void *(*fn)(void *), size_t stack, const char *name) {
   pthread_attr_destroy(&attr);
   if (rc == 0) pthread_setname_np(t, name);
   return rc == 0;
+}
+
+uint64_t hak_os_now_ms(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+  return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
 void hak_os_commit_add(int64_t delta) {

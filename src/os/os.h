@@ -38,6 +38,10 @@ enum { HAK_OS_FAIL_MAP = 1, HAK_OS_FAIL_REMAP = 2, HAK_OS_FAIL_ADVISE = 4 };
 extern _Atomic int64_t g_os_fail_countdown; /* 0: off */
 extern _Atomic uint32_t g_os_fail_mask;
 
+/* CLOCK_MONOTONIC_COARSE in milliseconds: the clock of every delay (decay,
+ * BigCache, purges); a vDSO read, no syscall. */
+uint64_t hak_os_now_ms(void);
+
 /* Committed-memory bookkeeping (bytes the program may have touched). */
 void hak_os_commit_add(int64_t delta);
 
