@@ -26,7 +26,7 @@
 #                 the core built with -fsanitize=address,undefined
 #                 (build-asan/libhakmem_core.a, built by tests/tests.mk)
 #   NAME.debug.linked, NAME.debug.preload, NAME.hardened.linked,
-#   NAME.hardened.preload   for the safety tests (doublefree, guard): the same
+#   NAME.hardened.preload   for the safety tests (doublefree, guard, purge): the same
 #                 against the DEBUG=1 and HARDENED=1 libraries of build.*
 # tests/test_*.cpp: NAME.linked and NAME.preload.
 # tests/unit_*.c (unit tests of the internals, -Isrc -Iinclude):
@@ -105,7 +105,7 @@ for src in tests/test_*.c; do
 done
 # the safety tests again against the debug and hardened libraries
 # (tests/tests.mk CFG_TESTS): NAME.CFG.linked, NAME.CFG.preload
-for n in doublefree guard; do
+for n in doublefree guard purge; do
   [ -e "tests/test_$n.c" ] || continue
   for cfg in debug hardened; do
     TESTS+=("$n.$cfg.linked|c-linked|$cfg" "$n.$cfg.preload|cfg-preload|$cfg")

@@ -132,7 +132,7 @@ $(BINS:$(OUT)/%=$(OUT)/status/%): $(OUT)/status/%: $(OUT)/% FORCE
 # Tests that also run against the debug and hardened libraries (NAME.CFG.linked
 # here; NAME.CFG.preload is NAME.preload under LD_PRELOAD=OUT/cfg-CFG/libhakmem.so),
 # as scripts/run_tests.sh lists them: safety checks must hold in every build.
-CFG_TESTS  := doublefree guard
+CFG_TESTS  := doublefree guard purge
 CFG_LINKED := $(foreach c,debug hardened,$(CFG_TESTS:%=$(OUT)/%.$(c).linked))
 WHOLE_debug    = -Wl,--whole-archive $(OUT)/cfg-debug/libhakmem.a -Wl,--no-whole-archive
 WHOLE_hardened = -Wl,--whole-archive $(OUT)/cfg-hardened/libhakmem.a -Wl,--no-whole-archive

@@ -255,9 +255,12 @@ def run_report(argv, run, procs, total, detail):
       % (human_bytes(peak), human_bytes(total.get("committed", 0)), human_bytes(total.get("allocated", 0))))
     os_ = total.get("os", {})
     dec = total.get("decay", {})
-    w("  returned to the OS: %s decommitted (time-based: %s returns, %s); %s of address space unmapped\n"
+    pur = total.get("purge", {})
+    w("  returned to the OS: %s decommitted (time-based: %s returns, %s; free pages of slabs in use: %s);"
+      " %s of address space unmapped\n"
       % (human_bytes(os_.get("madvise", {}).get("bytes", 0)), group(dec.get("returns", 0)),
-         human_bytes(dec.get("bytes", 0)), human_bytes(os_.get("munmap", {}).get("bytes", 0))))
+         human_bytes(dec.get("bytes", 0)), human_bytes(pur.get("bytes", 0)),
+         human_bytes(os_.get("munmap", {}).get("bytes", 0))))
     w("  errors caught: %s\n" % group(total.get("errors", 0)))
     if not detail:
         return
