@@ -81,11 +81,8 @@ static void wake(void) {
 
 void hak_housekeep(void) {
   hak_bigcache_expire(); /* a relaxed load, and a clock read while BigCache holds something */
-  int bg = atomic_load_explicit(&g_bg, memory_order_acquire);
   if (hak_sp_empty_bytes() || hak_sp_has_dirty()) hak_sp_decay(hak_os_now_ms(), CALL_BOUND);
-  if (!g_cfg.background || !has_work()) return;
-  if (bg == BG_OFF) atomic_store_explicit(&g_hk_start_pending, 1, memory_order_relaxed);
-  else wake();
+  if (has_work()) hak_housekeep_note();
 }
 
 void hak_housekeep_note(void) {

@@ -64,7 +64,7 @@ static hak_ptr_t in_slab(hak_ss_t *ss, uintptr_t a) {
   } else if (hak_is_block_start(s, a)) {
     if (hak_slab_block_purged(s->geo.head, a)) {
       r.kind = HAK_PTR_FREED;
-      r.why = "double free (the block's page was returned to the OS)";
+      r.why = HAK_WHY_PURGED;
     } else {
       /* The slab was handed to a heap after hak_lookup's own look, or has
        * purged pages (carve_lim 0). */

@@ -171,6 +171,12 @@ HAK_INLINE void hak_slab_set_carve(hak_slab_t *head, char *carve) {
   for (unsigned i = 0; i < head->geo.nslots; i++) __atomic_store_n(&head[i].geo.carve_lim, lim, __ATOMIC_RELAXED);
 }
 
+/* The slab's carve limit again from its carve point, after its flags or
+ * junk changed what it should read. */
+HAK_INLINE void hak_slab_reset_lim(hak_slab_t *head) { hak_slab_set_carve(head, head->geo.carve); }
+
+#define HAK_WHY_PURGED "double free (the block's page was returned to the OS)"
+
 /* Whether the block at a, of slab head, overlaps a purged page: then it is
  * free, whatever its memory reads (zero), and a free of it is a second one.
  * Relaxed loads: the owner clears a page's bit before any of its blocks is

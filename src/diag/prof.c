@@ -123,8 +123,8 @@ static HAK_NOINLINE uint32_t capture(uintptr_t *out) {
 /* The tables are mapped untouched, and a probe's first access to one of
  * their pages is a read: the kernel would map the zero page, and the write
  * that follows would fault again and flush the TLB of every CPU the process
- * runs on (do_wp_page: 7 % of mid_large_mt's time with HAKMEM_PROF=1). An
- * atomic add of 0 writes first, so the page is allocated in one fault. */
+ * runs on (do_wp_page, which perf showed under record). An atomic add of 0
+ * writes first, so the page is allocated in one fault. */
 static void touch_for_write(void *p) { __atomic_fetch_add((char *)p, 0, __ATOMIC_RELAXED); }
 
 static uint64_t stack_hash(const uintptr_t *pc, uint32_t d, uint64_t usable) {

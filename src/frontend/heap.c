@@ -296,7 +296,7 @@ static void *drop_purged(hak_slab_t *s, void *list) {
   while (list) {
     void *next = hak_sll_next(list);
     if (hak_slab_block_purged(s, (uintptr_t)list)) {
-      hak_report_invalid("free", list, "double free (the block's page was returned to the OS)", NULL);
+      hak_report_invalid("free", list, HAK_WHY_PURGED, NULL);
     } else {
       hak_sll_set_next(list, keep);
       keep = list;
@@ -564,6 +564,10 @@ static void *carve_one(hak_heap_t *h, unsigned cls) {
   return alloc_counted(h, cls, b);
 }
 
+static bool has_listed_slab(const hak_heap_t *h, unsigned cls) {
+  return h->partial[cls] || h->sparse[0][cls] || h->sparse[1][cls] || h->purged[cls];
+}
+
 /* The part of a refill that touches h's slabs, under h->lock: a block taken
  * directly (*out), or the SLL refilled (true), or out of memory (false). */
 static bool refill_locked(hak_heap_t *h, unsigned cls, void **out) {
@@ -572,8 +576,7 @@ static bool refill_locked(hak_heap_t *h, unsigned cls, void **out) {
     heap_apply_policy(h);
   if (atomic_load_explicit(&h->pending, memory_order_relaxed)) collect_pending(h);
   if (h->sll[cls].head) return true;
-  if (g_class[cls].tier == HAK_TIER_LARGE && !h->cur[cls] && !h->partial[cls] && !h->sparse[0][cls] &&
-      !h->sparse[1][cls] && !h->purged[cls] && (*out = take_larger(h, cls)))
+  if (g_class[cls].tier == HAK_TIER_LARGE && !h->cur[cls] && !has_listed_slab(h, cls) && (*out = take_larger(h, cls)))
     return true;
   h->n_refill[cls]++;
   h->win_refill[cls]++;

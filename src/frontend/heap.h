@@ -81,7 +81,7 @@ extern uint16_t g_heap_tiny_off[(HAK_TINY_MAX >> 4) + 1];
 
 void hak_heap_init(void); /* process start-up: tables and the thread-exit hook */
 
-/* The slab lists of a heap, named by a slab's tc.in_partial: owner, under
+/* The slab lists of a heap, named by a slab's tc.list: owner, under
  * h->lock (purge.c moves slabs between them too). */
 enum { HAK_LIST_NONE, HAK_LIST_PARTIAL, HAK_LIST_SPARSE0, HAK_LIST_SPARSE1, HAK_LIST_PURGED };
 void hak_heap_slab_push(hak_heap_t *h, struct hak_slab *s, unsigned list);

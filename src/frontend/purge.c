@@ -68,8 +68,7 @@ static void set_flag(hak_slab_t *s, uint8_t f, bool on) {
   __atomic_store_n(&s->tc.flags, (uint8_t)(on ? v | f : v & ~f), __ATOMIC_RELAXED);
 }
 
-size_t hak_slab_purge(hak_heap_t *h, hak_slab_t *s) {
-  (void)h;
+size_t hak_slab_purge(hak_slab_t *s) {
   HAK_ASSERT(s->tc.flags & HAK_SLAB_QUEUED);
   span_t g = span_of(s);
   if (s->geo.capacity > MAX_BLOCKS || !s->tc.nfree) return 0;
@@ -182,7 +181,7 @@ uint32_t hak_slab_unpurge(hak_heap_t *h, hak_slab_t *s, uint32_t want) {
   }
   if (!left) { /* no purged page is left */
     set_flag(s, HAK_SLAB_PURGED, false);
-    hak_slab_set_carve(s, s->geo.carve);
+    hak_slab_reset_lim(s);
   }
   hak_cnt_add(&g_stats.slab_unpurged_bytes, (uint64_t)pages * HAK_PAGE);
   return got;
@@ -193,7 +192,7 @@ void hak_slab_purge_forget(hak_slab_t *s) {
   for (unsigned i = 0; i < s->geo.nslots; i++)
     __atomic_store_n(&s[i].tc.purged, 0, __ATOMIC_RELAXED);
   set_flag(s, HAK_SLAB_PURGED, false);
-  hak_slab_set_carve(s, s->geo.carve); /* carve_lim as before */
+  hak_slab_reset_lim(s);
 }
 
 /* --- the purge queue ------------------------------------------------------ */
@@ -214,7 +213,7 @@ void hak_purge_consider(hak_heap_t *h, hak_slab_t *s) {
   if (!n) h->sparse_ms = hak_os_now_ms(); /* a generation starts */
   hak_heap_slab_push(h, s, HAK_LIST_SPARSE0 + h->sparse_cur);
   set_flag(s, lvl | HAK_SLAB_QUEUED, true);
-  hak_slab_set_carve(s, s->geo.carve); /* carve_lim 0: the owner's frees take the lock */
+  hak_slab_reset_lim(s); /* carve_lim 0: the owner's frees take the lock */
   atomic_store_explicit(&h->sparse_n, n + 1, memory_order_relaxed);
   atomic_fetch_add_explicit(&g_hk_purge_queued, 1, memory_order_relaxed);
   hak_housekeep_note();
@@ -229,7 +228,7 @@ static void unqueued(hak_heap_t *h) {
 void hak_purge_dequeue(hak_heap_t *h, hak_slab_t *s) {
   unqueued(h);
   set_flag(s, HAK_SLAB_QUEUED, false);
-  hak_slab_set_carve(s, s->geo.carve);
+  hak_slab_reset_lim(s);
 }
 
 /* Purges the slabs of sparse list gen; each goes to the purged list, or back
@@ -240,13 +239,13 @@ static size_t purge_generation(hak_heap_t *h, unsigned gen, bool owner) {
     hak_slab_t *s;
     while ((s = h->sparse[gen][c])) {
       hak_heap_slab_unlink(h, s);
-      bytes += hak_slab_purge(h, s);
+      bytes += hak_slab_purge(s);
       hak_heap_slab_push(h, s,
                          (s->tc.flags & HAK_SLAB_PURGED) ? HAK_LIST_PURGED : HAK_LIST_PARTIAL);
       set_flag(s, HAK_SLAB_QUEUED, false);
       /* Only the owner writes the limit that its free's fast path reads
        * without an atomic; until it does, the slab's frees take the lock. */
-      if (owner) hak_slab_set_carve(s, s->geo.carve);
+      if (owner) hak_slab_reset_lim(s);
       unqueued(h);
     }
   }

@@ -26,8 +26,8 @@ struct hak_heap;
  * the slab: on the thread cache, remote, or the program's) to the OS, and
  * takes their blocks off its free list. Walks the free list twice. Returns
  * the bytes returned. s is queued (its carve limit reads 0 already); under
- * h->lock, from the owner or the background thread. */
-size_t hak_slab_purge(struct hak_heap *h, hak_slab_t *s);
+ * its heap's lock, from the owner or the background thread. */
+size_t hak_slab_purge(hak_slab_t *s);
 /* Puts the blocks of s's purged pages back on its free list, page by page
  * in address order, until at least want blocks came back or none is left;
  * their memory faults in again as they are written. Returns the blocks. */
