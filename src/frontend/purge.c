@@ -78,7 +78,8 @@ size_t hak_slab_purge(hak_slab_t *s) {
   void *b = s->tc.free;
   for (uint32_t n = s->tc.nfree; b && n; n--, b = hak_sll_next(b)) {
     uint32_t i = (uint32_t)(((uintptr_t)b - g.base) / g.bsize);
-    if ((uintptr_t)b < g.base || i >= g.carved) return 0; /* a list a use after free broke: leave it */
+    if ((uintptr_t)b < g.base || i >= g.carved)
+      return 0; /* a list a use after free broke: leave it */
     free_map[i / 64] |= 1ull << (i % 64);
   }
   bool had = s->tc.flags & HAK_SLAB_PURGED;
