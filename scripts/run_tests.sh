@@ -141,6 +141,7 @@ done
 for p in stats python pytests sqlite git cc redis sort; do
   TESTS+=("real.$p|real|tests/real/$p.py")
 done
+TESTS+=("real.pytests-guard|real|tests/real/pytests.py --guard")
 
 selected() {
   [ ${#FILTERS[@]} -eq 0 ] && return 0
@@ -351,8 +352,10 @@ for t in "${SEL[@]}"; do
     ;;
   real)
     to=$TIMEOUT
-    [ "$name" = real.pytests ] && to=$((TIMEOUT * 5)) # CPython's tests: under 3 min on an idle 2-core machine
-    timeout -k 10 "$to" python3 "$ROOT/$src" "$LIBDIR/libhakmem.so" "$OUT/real" >"$log" 2>&1
+    case "$name" in real.pytests*) to=$((TIMEOUT * 5)) ;; esac # CPython's tests: under 3 min on an idle 2-core machine
+    # src: the script, then its options
+    # shellcheck disable=SC2086
+    timeout -k 10 "$to" python3 "$ROOT/${src%% *}" ${src#"${src%% *}"} "$LIBDIR/libhakmem.so" "$OUT/real" >"$log" 2>&1
     ;;
   esac
   rc=$?

@@ -52,7 +52,12 @@ static __thread int t_busy; /* backtrace() must not come back here */
 
 static hak_unwind_fn g_unwind; /* NULL: glibc's backtrace() */
 
-static uint32_t tid(void) { return (uint32_t)syscall(SYS_gettid); }
+static __thread uint32_t t_tid; /* 0: not asked yet; a system call saved per trace */
+
+static uint32_t tid(void) {
+  if (!t_tid) t_tid = (uint32_t)syscall(SYS_gettid);
+  return t_tid;
+}
 
 static int trace(void **pcs, int max) { return g_unwind ? g_unwind(pcs, max) : backtrace(pcs, max); }
 
@@ -107,6 +112,7 @@ void *hak_guard_alloc(size_t size) {
   s->alloc_n = trace(s->alloc_bt, DEPTH);
   s->free_n = 0;
   t_busy = 0;
+  hak_cnt_add(&g_stats.guard_allocs, 1);
   return (void *)p;
 }
 
@@ -230,4 +236,7 @@ bool hak_guard_fault(const void *addr) {
 
 void hak_guard_lock(void) { hak_lock(&g_guard_lock_); }
 void hak_guard_unlock(void) { hak_unlock(&g_guard_lock_); }
-void hak_guard_atfork_child(void) { hak_lock_reset(&g_guard_lock_); }
+void hak_guard_atfork_child(void) {
+  hak_lock_reset(&g_guard_lock_);
+  t_tid = 0; /* the child's only thread has a new id */
+}

@@ -21,6 +21,8 @@ typedef struct hak_counters {
   hak_counter_t arenas;                     /* address-space reservations made */
   hak_counter_t decay_returns, decay_bytes; /* time-based returns to the OS: batches, bytes */
   hak_counter_t bg_wakeups;                 /* background thread ticks that found work */
+  /* backend: guard pool (HAKMEM_GUARD_SAMPLE) */
+  hak_counter_t guard_allocs;
   /* backend: Big tier */
   hak_counter_t big_allocs, big_frees, bigcache_hits, bigcache_misses, big_mremaps;
   /* base: reports */

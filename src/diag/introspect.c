@@ -191,6 +191,7 @@ static void tree(vis_t *v, const hak_snap_t *s) {
   v_num(v, "bytes", hak_cnt_get(&g_stats.decay_bytes));
   v_num(v, "background_ticks", hak_cnt_get(&g_stats.bg_wakeups));
   v_close(v);
+  v_num(v, "guarded", hak_cnt_get(&g_stats.guard_allocs));
   v_open(v, "purge"); /* whole free pages of slabs in use (frontend/purge.c) */
   v_num(v, "purges", hak_cnt_get(&g_stats.slab_purges));
   v_num(v, "bytes", hak_cnt_get(&g_stats.slab_purged_bytes));

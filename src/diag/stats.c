@@ -322,17 +322,19 @@ static void report(hak_sink_t *k, const hak_snap_t *s) {
                   hak_cnt_get(&g_stats.decay_returns), hak_cnt_get(&g_stats.decay_bytes) >> 10,
                   hak_cnt_get(&g_stats.threads_started), s->heaps, s->heaps_in_use,
                   hak_cnt_get(&g_stats.heaps_adopted), hak_cnt_get(&g_stats.ace_updates), o.invalid_frees);
-  hak_sink_printf(k, "  purged pages of slabs in use: %u purges, %u KiB given back, %u KiB used again\n",
+  hak_sink_printf(k, "  purged pages of slabs in use: %u purges, %u KiB given back, %u KiB used again; "
+                     "guarded allocations %u\n",
                   hak_cnt_get(&g_stats.slab_purges), hak_cnt_get(&g_stats.slab_purged_bytes) >> 10,
-                  hak_cnt_get(&g_stats.slab_unpurged_bytes) >> 10);
+                  hak_cnt_get(&g_stats.slab_unpurged_bytes) >> 10, hak_cnt_get(&g_stats.guard_allocs));
   hak_sink_printf(k, "hakmem-stats: mallocs=%u frees=%u tiny=%u mid=%u large=%u big=%u remote_frees=%u "
                      "refills=%u drains=%u sp_stage1=%u sp_stage2=%u sp_stage3=%u mmap=%u munmap=%u "
                      "madvise=%u mremap=%u committed_kib=%u peak_committed_kib=%u bigcache_hits=%u "
-                     "invalid_frees=%u\n",
+                     "invalid_frees=%u guarded=%u\n",
                   s->mallocs, s->frees, o.mallocs[0], o.mallocs[1], o.mallocs[2], o.mallocs[3], o.remote_frees,
                   o.refills, o.drains, o.sp_stage[0], o.sp_stage[1], o.sp_stage[2], o.mmap_calls,
                   o.munmap_calls, o.madvise_calls, o.mremap_calls, o.committed_bytes >> 10,
-                  o.peak_committed_bytes >> 10, o.bigcache_hits, o.invalid_frees);
+                  o.peak_committed_bytes >> 10, o.bigcache_hits, o.invalid_frees,
+                  hak_cnt_get(&g_stats.guard_allocs));
 }
 
 /* format: HAK_STATS_TEXT or HAK_STATS_JSON. Returns 0, or -1 on a failed write. */
