@@ -165,8 +165,8 @@ static int child_crash_mode(const char *name) {
     char *p = malloc(16u << 20);
     REQUIRE(p != NULL, "malloc(16 MiB) failed");
     memset(p, 7, 4096);
-    printf("WHERE inside hakmem's heap: Big block mapping %p of \n", (void *)((uintptr_t)p & ~ss_mask));
-    at = p + (6u << 20) + 100; /* past the first 2 MiB, which alone the registry marks */
+    printf("WHERE inside hakmem's heap: Big block run %p of \n", (void *)p);
+    at = p + (6u << 20) + 100; /* past the first 2 MiB: found by a walk of the Big table */
   } else if (!strcmp(name, "wild")) {
     printf("WHERE not in hakmem's heap\n");
     at = (volatile char *)(uintptr_t)0x10;

@@ -146,6 +146,11 @@ static void calloc_round(uint64_t seed, int n) {
 
 static void realloc_chain(void) {
   size_t n = 100;
+  /* A Big block after each grown one, so that the next growth cannot take
+   * the arena's following chunks and moves the pages (mremap) instead. */
+  enum { PINS = 16 };
+  void *pin[PINS];
+  int npin = 0;
   errno = 0;
   char *p = took(hak_malloc(n), n, 16, "malloc");
   if (!p) return;
@@ -168,7 +173,13 @@ static void realloc_chain(void) {
     p = q;
     n = m;
     fill(p, n, 5);
+    if (m >= (1u << 20) && npin < PINS) {
+      errno = 0;
+      if ((pin[npin] = took(hak_malloc(2u << 20), 2u << 20, 16, "malloc"))) npin++;
+    }
   }
+  while (npin)
+    hak_free(pin[--npin]);
   keep(p, n, 5);
 }
 

@@ -87,7 +87,7 @@ static void test_size_classes(void) {
 }
 
 static void test_superslab_arithmetic(void) {
-  size_t sizes[] = {16, 100, 1040, 1041, 5000, 40000, 65536, 70000, 500000, 1500000};
+  size_t sizes[] = {16, 100, 1040, 1041, 5000, 40000, 65536, 70000, 500000, 800000};
   for (unsigned i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
     char *p = hak_malloc(sizes[i]);
     CHECK(p != NULL, "malloc(%zu)", sizes[i]);
@@ -106,10 +106,17 @@ static void test_superslab_arithmetic(void) {
     CHECK(hak_malloc_usable_size(p) == s->geo.bsize, "usable size");
     hak_free(p);
   }
-  /* Big blocks start with the same region header, and one page of header. */
+  /* A Big block starts its run, on a chunk boundary; its descriptor is out
+   * of band (the table), so the registry does not mark it and nothing of
+   * hakmem's is in its memory. */
   char *b = hak_malloc(8u << 20);
-  CHECK(hak_region_of(b)->magic == HAK_REGION_MAGIC && hak_region_of(b)->kind == HAK_REGION_BIG, "big header");
-  CHECK((uintptr_t)b - (uintptr_t)hak_region_of(b) == HAK_BIG_HEADER, "a Big block's header is one page");
+  CHECK(((uintptr_t)b & HAK_SS_MASK) == 0, "a Big block starts on a 2 MiB boundary");
+  CHECK(!hak_registry_test((uintptr_t)b), "a Big block is not in the registry");
+  hak_big_t *d = hak_big_find(b + (5u << 20), HAK_BIG_FIND_LOCK);
+  CHECK(d && d->base == (uintptr_t)b && d->live && d->map_size == (8u << 20) &&
+            d->user_size == (8u << 20),
+        "the table finds the run from inside it");
+  CHECK(hak_big_find(b + (8u << 20), HAK_BIG_FIND_LOCK) != d, "the run ends at its size");
   hak_free(b);
 }
 

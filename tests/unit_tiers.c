@@ -19,8 +19,8 @@
 #include "check.h"
 
 static int tier_of(const void *p) {
-  hak_region_t *r = hak_region_of(p);
-  if (r->magic == HAK_REGION_MAGIC && r->kind == HAK_REGION_BIG) return HAK_TIER_BIG;
+  if (!hak_registry_test((uintptr_t)p))
+    return hak_big_find(p, HAK_BIG_FIND_LOCK) ? HAK_TIER_BIG : -1;
   return g_class[hak_slab_of(p)->geo.cls].tier;
 }
 
@@ -109,16 +109,17 @@ static void test_realloc_pairs(void) {
 static void test_realloc_growth_to_big(void) {
   unsigned char *p = hak_malloc(100u << 10);
   fill(p, 100u << 10, 3);
-  CHECK(hak_region_of(p)->kind == HAK_REGION_SLABS, "100 KiB starts in a slab");
+  CHECK(tier_of(p) != HAK_TIER_BIG, "100 KiB starts in a slab");
   unsigned char *q = hak_realloc(p, 200u << 10);
-  CHECK(q && hak_region_of(q)->kind == HAK_REGION_BIG && same(q, 100u << 10, 3), "grown to 200 KiB: Big, content kept");
+  CHECK(q && tier_of(q) == HAK_TIER_BIG && same(q, 100u << 10, 3),
+        "grown to 200 KiB: Big, content kept");
   fill(q, 200u << 10, 5);
   unsigned char *r = hak_realloc(q, 900u << 10);
   CHECK(r == q && same(r, 200u << 10, 5), "grown to 900 KiB: in place, content kept");
   r = hak_realloc(r, 500u << 10);
   CHECK(r == q, "500 KiB of a 900 KiB request: stays");
   unsigned char *s = hak_realloc(r, 100u << 10);
-  CHECK(s && s != r && hak_region_of(s)->kind == HAK_REGION_SLABS, "shrunk to 100 KiB: back in a slab");
+  CHECK(s && s != r && tier_of(s) != HAK_TIER_BIG, "shrunk to 100 KiB: back in a slab");
   int ok = 1;
   for (size_t k = 0; k < (100u << 10); k += (k < 4096 ? 1 : 509)) /* fill()'s samples */
     if (s[k] != (unsigned char)(5 + k * 31)) ok = 0;
@@ -192,20 +193,22 @@ static void test_bigcache(void) {
   /* The cache's byte bound: free far more than it may keep. */
   enum { M = 12 };
   void *bs[M];
-  for (int i = 0; i < M; i++) bs[i] = hak_malloc((64u << 20) + (unsigned)i * 4096);
-  for (int i = 0; i < M; i++) hak_free(bs[i]);
-  size_t live_n, live_b, c_n, c_b;
-  hak_big_usage(&live_n, &live_b, &c_n, &c_b);
+  for (int i = 0; i < M; i++)
+    bs[i] = hak_malloc((64u << 20) + (unsigned)i * 4096);
+  for (int i = 0; i < M; i++)
+    hak_free(bs[i]);
+  size_t live_n, live_b, live_u, c_n, c_b;
+  hak_big_usage(&live_n, &live_b, &live_u, &c_n, &c_b);
   CHECK(c_b <= (256u << 20), "BigCache holds %zu MiB, bound 256 MiB", c_b >> 20);
   CHECK(hak_malloc_trim(0) == 1, "malloc_trim reports a release");
-  hak_big_usage(&live_n, &live_b, &c_n, &c_b);
+  hak_big_usage(&live_n, &live_b, &live_u, &c_n, &c_b);
   CHECK(c_b == 0 && c_n == 0, "malloc_trim empties BigCache");
   /* The time bound holds without further big operations: small-object
    * traffic (its slow paths report to ACE) expires the cached run. */
   uint32_t saved_ms = g_cfg.bigcache_ms;
   g_cfg.bigcache_ms = 50;
   hak_free(hak_malloc(16u << 20));
-  hak_big_usage(&live_n, &live_b, &c_n, &c_b);
+  hak_big_usage(&live_n, &live_b, &live_u, &c_n, &c_b);
   CHECK(c_n == 1, "the freed run is cached (%zu runs)", c_n);
   struct timespec pause = {0, 120 * 1000 * 1000};
   nanosleep(&pause, NULL);
@@ -215,8 +218,9 @@ static void test_bigcache(void) {
     for (int i = 0; i < S; i++) small[i] = hak_malloc(48);
     for (int i = 0; i < S; i++) hak_free(small[i]);
   }
-  hak_big_usage(&live_n, &live_b, &c_n, &c_b);
-  CHECK(c_n == 0 && c_b == 0, "a run cached longer than HAKMEM_BIGCACHE_MS is unmapped (%zu runs left)", c_n);
+  hak_big_usage(&live_n, &live_b, &live_u, &c_n, &c_b);
+  CHECK(c_n == 0 && c_b == 0,
+        "a run cached longer than HAKMEM_BIGCACHE_MS is unmapped (%zu runs left)", c_n);
   g_cfg.bigcache_ms = saved_ms;
 }
 

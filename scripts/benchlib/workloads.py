@@ -97,6 +97,13 @@ TABLE = [
              # no callgrind: its instructions are calloc's and realloc's copies of
              # big blocks (and 3 minutes under valgrind); its cost is in the kernel
              LH_OPS, rusage=True),
+    # Buffers reserved up front and never used: what each costs is the
+    # allocator's own memory (peak RSS) and its mappings (extra maps=).
+    Workload("untouched_1m", "untouched",
+             _modes("131072 1048576 1", "8192 1048576 1", "8192 1048576 1"),
+             "131,072 blocks of 1 MiB (128 GiB; 8,192 in quick mode) allocated and never touched, then freed: "
+             "the peak RSS is the allocator's memory per block; extra maps= is the most lines of "
+             "/proc/self/maps (Linux's default limit is 65,530)", MALLOC_CALLS, rusage=True),
     Workload("stress_ng_threads", "stress-ng",
              _modes("--malloc 1 --malloc-pthreads 4 -t 4 --metrics-brief",
                     "--malloc 1 --malloc-pthreads 4 -t 1 --metrics-brief",
@@ -208,7 +215,8 @@ FLOOR = Workload("random_mixed_floor", "random_mixed_floor", BY_NAME["random_mix
 # The programs of bench/ the harness builds: name -> (source, extra flags).
 PROGRAMS = {
     **{p: (f"bench/{p}.c", ()) for p in ("random_mixed", "mid_large_mt", "larson", "xthread", "cache_scratch",
-                                          "realloc_grow", "big_churn", "thread_scale", "large_heap")},
+                                          "realloc_grow", "big_churn", "thread_scale", "large_heap",
+                                          "untouched")},
     "random_mixed_floor": ("bench/random_mixed.c", ("-DFLOOR_ALLOC",)),
     "runwrap": ("bench/runwrap.c", ()),
 }

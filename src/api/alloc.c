@@ -108,10 +108,10 @@ HAK_API size_t hak_malloc_usable_size(const void *p) {
 }
 
 /* hak_owns may be asked about a block another thread is freeing this very
- * moment: the big lock keeps Big mappings (unmapped only after their registry
- * bit is cleared under that lock) mapped while it reads their headers, and
- * the reader count keeps arenas (unmapped only by hak_arena_release_free,
- * once no reader is inside). */
+ * moment: the big lock keeps the Big table's entries still while it reads
+ * them, and the reader count keeps arenas (unmapped only by
+ * hak_arena_release_free, once no reader is inside) mapped while it reads
+ * SuperSlab headers. */
 HAK_API int hak_owns(const void *p) {
   if (!p) return 0;
   hak_init();
@@ -130,10 +130,10 @@ HAK_API int hak_owns(const void *p) {
  * kernel's zero page, and the write that follows would copy it and flush
  * the TLB of every CPU running the process: two faults and an IPI where a
  * write costs one. Programs read calloc'ed memory before they write it
- * (hash buckets, flags), so a slab block takes its faults here, by a write
- * of one zero per page (glibc and tcmalloc write such blocks whole). A Big
- * block (its own mapping) stays untouched: that is where sparse arrays
- * live. */
+ * (hash buckets, flags), so a block of up to HAK_LARGE_LIMIT (what a
+ * slab could hold) takes its faults here, by a write of one zero per page
+ * (glibc and tcmalloc write such blocks whole). A larger Big block stays
+ * untouched: that is where sparse arrays live. */
 static void prefault_zero(void *p, size_t n) {
   for (uintptr_t a = (uintptr_t)p, end = a + n; a < end; a = (a | (HAK_PAGE - 1)) + 1)
     *(volatile char *)a = 0;
@@ -158,8 +158,10 @@ HAK_API void *hak_calloc(size_t n, size_t size) {
       p = big_alloc(total, 0, &zero);
     }
   }
-  if (p && !zero) memset(p, 0, total);
-  else if (p && total <= g_large_max) prefault_zero(p, total);
+  if (p && !zero)
+    memset(p, 0, total);
+  else if (p && total <= HAK_LARGE_LIMIT)
+    prefault_zero(p, total);
   return p;
 }
 

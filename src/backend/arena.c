@@ -126,6 +126,26 @@ static arena_t *arena_of(const void *p) {
   return NULL;
 }
 
+bool hak_arena_extend(void *p, size_t n, size_t more) {
+  hak_lock(&g_arena_lock);
+  arena_t *a = arena_of(p);
+  bool ok = a != NULL;
+  size_t first = ok ? (size_t)((char *)p - a->base) / CHUNK + n : 0;
+  if (ok && first + more > a->nchunks) ok = false;
+  for (size_t i = first; ok && i < first + more; i++)
+    ok = bit(a, i);
+  if (ok) set_bits(a, first, more, false, false);
+  hak_unlock(&g_arena_lock);
+  return ok;
+}
+
+int hak_arena_index(const void *p) {
+  hak_lock(&g_arena_lock);
+  arena_t *a = arena_of(p);
+  hak_unlock(&g_arena_lock);
+  return a ? (int)(a - g_arenas) : -1;
+}
+
 void hak_arena_free(void *p, size_t n, bool zero) {
   hak_lock(&g_arena_lock);
   arena_t *a = arena_of(p);

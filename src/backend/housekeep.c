@@ -47,9 +47,11 @@ static void *bg_main(void *arg) {
     if (has_work()) {
       idle = 0;
       uint64_t now = hak_os_now_ms();
-      if (hak_sp_decay(now, SIZE_MAX)) hak_cnt_add(&g_stats.bg_wakeups, 1);
-      hak_bigcache_expire();
-      if (g_hk_purge && atomic_load_explicit(&g_hk_purge_queued, memory_order_relaxed)) g_hk_purge(now);
+      bool did = hak_sp_decay(now, SIZE_MAX);
+      if (hak_bigcache_expire()) did = true;
+      if (did) hak_cnt_add(&g_stats.bg_wakeups, 1);
+      if (g_hk_purge && atomic_load_explicit(&g_hk_purge_queued, memory_order_relaxed))
+        g_hk_purge(now);
     } else if (++idle >= IDLE_TICKS) {
       /* Nothing held: sleep until hak_housekeep sees memory to return. */
       atomic_store_explicit(&g_bg_parked, 1, memory_order_seq_cst);

@@ -25,15 +25,14 @@ typedef struct {
   hak_ptr_kind_t kind;
   const char *why;    /* every kind but BLOCK, BIG and NULL: in words, for reports */
   hak_slab_t *slab;   /* BLOCK, and any pointer into a SuperSlab's slot: its descriptor */
-  hak_big_t *big;     /* BIG, and any pointer into a Big mapping found: its header */
+  hak_big_t *big;     /* BIG, and any pointer into a Big run found: its descriptor */
   const void *block;  /* INTERIOR: the block's start */
 } hak_ptr_t;
 
 enum {
-  HAK_LOOKUP_LOCK,   /* takes the Big lock for a walk of the Big list */
+  HAK_LOOKUP_LOCK,   /* takes the Big lock for a walk of the Big table */
   HAK_LOOKUP_LOCKED, /* the caller holds the Big lock */
-  HAK_LOOKUP_SIGNAL, /* in a signal handler: no lock, no list; finds Big mappings
-                      * through the registry instead */
+  HAK_LOOKUP_SIGNAL, /* in a signal handler: no lock; the Big table is read as it is */
 };
 
 hak_ptr_t hak_lookup_slow(const void *p, int mode);

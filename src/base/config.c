@@ -27,10 +27,9 @@ const bool g_hak_hardened = false;
 #define HAK_CFG_DEFAULTS                                                                           \
   {                                                                                                \
     .stats = HAK_STATS_OFF, .stats_signal = 0, .help = HAK_HELP_OFF, .on_error_warn = 0,           \
-    .learn = 1, .madv_free = 0, .thp = HAK_THP_OFF, .crash_report = 0, .debug = 0,                \
-    .guard_sample = 0, .junk = 0,                                                                  \
-    .thp_auto_bytes = 32u << 20, .big_threshold = 2u << 20, .fast_cap = 256,                       \
-    .fast_cap_bytes = 16u << 10, .refill_bytes = 16u << 10, .w_max = 1.6,                          \
+    .learn = 1, .madv_free = 0, .thp = HAK_THP_OFF, .crash_report = 0, .debug = 0,                 \
+    .guard_sample = 0, .junk = 0, .thp_auto_bytes = 32u << 20, .big_threshold = 896u << 10,        \
+    .fast_cap = 256, .fast_cap_bytes = 16u << 10, .refill_bytes = 16u << 10, .w_max = 1.6,         \
     .empty_budget = 16u << 20, .spare_superslabs = 2, .bigcache_bytes = 256u << 20,                \
     .bigcache_ms = 1000, .decay_ms = 1000, .background = 1, .mode = "balanced",                    \
     .prof = 0, .prof_sample = 512u << 10, .prof_interval = 0, .prof_signal = 0, .prof_leaks = 0,    \
@@ -137,18 +136,22 @@ static const opt_t k_opts[HAK_OPT_COUNT] = {
     [HAK_OPT_MADV_FREE] = {"HAKMEM_MADV_FREE", T_BOOL, 0, F(madv_free), "0", 0, 0, k_bool,
                            "decommit with MADV_FREE instead of MADV_DONTNEED (cheaper; the kernel "
                            "reclaims lazily)"},
-    [HAK_OPT_BIG_THRESHOLD] = {"HAKMEM_BIG_THRESHOLD", T_SIZE, 1, F(big_threshold), "2m", 0, MAXSZ, NULL,
-                               "requests above it get their own mapping (Big tier); it acts as 64 KiB "
-                               "at least and 1984 KiB at most (the LargePool's limit); mallopt's "
-                               "M_MMAP_THRESHOLD"},
-    [HAK_OPT_BIGCACHE_BYTES] = {"HAKMEM_BIGCACHE_BYTES", T_SIZE, 1, F(bigcache_bytes), "256m", 0, MAXSZ,
-                                NULL, "bytes of freed Big mappings kept for reuse; mallopt's M_TOP_PAD"},
-    [HAK_OPT_BIGCACHE_MS] = {"HAKMEM_BIGCACHE_MS", T_UINT, 1, F(bigcache_ms), "1000", 0, 0xffffffffu, NULL,
-                             "milliseconds a freed Big mapping may wait in BigCache before it is "
-                             "unmapped"},
-    [HAK_OPT_DECAY_MS] = {"HAKMEM_DECAY_MS", T_UINT, 1, F(decay_ms), "1000", 0, 0xffffffffu, NULL,
-                          "milliseconds EMPTY slab memory may stay idle before it goes back to the OS "
-                          "(time-based return)"},
+    [HAK_OPT_BIG_THRESHOLD] =
+        {"HAKMEM_BIG_THRESHOLD", T_SIZE, 1, F(big_threshold), "896k", 0, MAXSZ, NULL,
+         "requests above it are Big blocks (runs of 2 MiB chunks) instead of slab "
+         "blocks; it acts as 64 KiB at least and 1984 KiB at most (the LargePool's "
+         "limit); mallopt's M_MMAP_THRESHOLD"},
+    [HAK_OPT_BIGCACHE_BYTES] = {"HAKMEM_BIGCACHE_BYTES", T_SIZE, 1, F(bigcache_bytes), "256m", 0,
+                                MAXSZ, NULL,
+                                "bytes of freed Big runs kept for reuse; mallopt's M_TOP_PAD"},
+    [HAK_OPT_BIGCACHE_MS] =
+        {"HAKMEM_BIGCACHE_MS", T_UINT, 1, F(bigcache_ms), "1000", 0, 0xffffffffu, NULL,
+         "milliseconds a freed Big run may wait in BigCache before it goes back "
+         "to the OS"},
+    [HAK_OPT_DECAY_MS] =
+        {"HAKMEM_DECAY_MS", T_UINT, 1, F(decay_ms), "1000", 0, 0xffffffffu, NULL,
+         "milliseconds EMPTY slab memory may stay idle before it goes back to the OS "
+         "(time-based return)"},
     [HAK_OPT_BACKGROUND] = {"HAKMEM_BACKGROUND", T_BOOL, 0, F(background), "1", 0, 0, k_bool,
                             "1: a hakmem thread returns idle memory while the program makes no "
                             "allocator call; 0: only allocator calls return it"},

@@ -25,7 +25,7 @@ typedef struct hak_config {
   uint32_t guard_sample;  /* HAKMEM_GUARD_SAMPLE: about one allocation in N on guarded pages (0: off) */
   int junk;               /* HAKMEM_JUNK: new blocks filled with 0xAA, freed ones with 0xDD */
   size_t thp_auto_bytes;  /* HAKMEM_THP_AUTO_BYTES: SuperSlab bytes mapped before auto asks for huge pages */
-  size_t big_threshold;   /* HAKMEM_BIG_THRESHOLD: above this, own mapping */
+  size_t big_threshold;   /* HAKMEM_BIG_THRESHOLD: above this, a Big block */
   uint32_t fast_cap;      /* HAKMEM_FAST_CAP: TLS SLL capacity, blocks (tiny) */
   uint32_t fast_cap_bytes; /* HAKMEM_FAST_CAP_BYTES: TLS SLL capacity in bytes (mid/large) */
   uint32_t refill_bytes;  /* HAKMEM_REFILL_BYTES: bytes carved per refill */

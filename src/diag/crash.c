@@ -16,7 +16,7 @@
 static void describe(const void *a, char *where, size_t cap) {
   hak_ptr_t r = hak_lookup(a, HAK_LOOKUP_SIGNAL);
   if (r.big) {
-    hak_fmt(where, cap, "inside hakmem's heap: Big block mapping %p of %zu bytes", (void *)r.big,
+    hak_fmt(where, cap, "inside hakmem's heap: Big block run %p of %zu bytes", (void *)r.big->base,
             (uint64_t)r.big->map_size);
   } else if (r.slab) {
     hak_ss_t *ss = hak_ss_of(a);

@@ -27,8 +27,8 @@ static void apply(int id) {
   case HAK_OPT_BIGCACHE_BYTES: {
     /* The bound applies at every Big free; a cache above the new one is
      * emptied now rather than at the next free. */
-    size_t n, b, cn, cb;
-    hak_big_usage(&n, &b, &cn, &cb);
+    size_t n, b, u, cn, cb;
+    hak_big_usage(&n, &b, &u, &cn, &cb);
     if (cb > __atomic_load_n(&g_cfg.bigcache_bytes, __ATOMIC_RELAXED)) hak_bigcache_flush();
     break;
   }

@@ -61,8 +61,8 @@ static void sum_heaps(hak_snap_t *s) {
 }
 
 /* Slabs per class and state, from the SuperSlab headers the registry names.
- * The Big lock keeps Big mappings (whose headers the walk must read to tell
- * them from SuperSlabs) from being unmapped meanwhile; SuperSlabs stay mapped
+ * The Big lock keeps the other threads' Big operations (which move arena
+ * chunks, where SuperSlabs live too) out meanwhile; SuperSlabs stay mapped
  * in their arenas. The descriptors are read without their owners' locks: a
  * slab that changes state during the walk is counted in one state or the
  * other. Only the registry's pages that ever held a bit are read
@@ -128,8 +128,8 @@ void hak_snap_take(hak_snap_t *s, unsigned flags) {
   memset(s, 0, sizeof *s);
   s->flags = flags;
   sum_heaps(s);
-  size_t big_n, big_b, bc_n, bc_b;
-  hak_big_usage(&big_n, &big_b, &bc_n, &bc_b);
+  size_t big_n, big_b, big_u, bc_n, bc_b;
+  hak_big_usage(&big_n, &big_b, &big_u, &bc_n, &bc_b);
   s->big_n = big_n, s->big_b = big_b, s->bc_n = bc_n, s->bc_b = bc_b;
   if (flags & HAK_SNAP_WALK) walk_superslabs(s);
   for (unsigned c = 0; c < HAK_NCLASS; c++) {
@@ -151,10 +151,10 @@ void hak_snap_take(hak_snap_t *s, unsigned flags) {
       s->active += s->slabs[c] * ci->slots * HAK_SLOT_SIZE;
     }
   }
-  /* A Big block's usable bytes are its mapping less the one-page header
-   * (more for an alignment above a page: those count a little high). */
+  /* A Big block counts its usable bytes (what malloc_usable_size says),
+   * its run whole in active. */
   s->tier_live[HAK_TIER_BIG] = big_n;
-  s->tier_bytes[HAK_TIER_BIG] = big_b > big_n * HAK_BIG_HEADER ? big_b - big_n * HAK_BIG_HEADER : 0;
+  s->tier_bytes[HAK_TIER_BIG] = big_u;
   s->tier_mallocs[HAK_TIER_BIG] = hak_cnt_get(&g_stats.big_allocs);
   s->tier_frees[HAK_TIER_BIG] = hak_cnt_get(&g_stats.big_frees);
   if (flags & HAK_SNAP_WALK) s->active += big_b;

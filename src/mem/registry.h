@@ -1,7 +1,7 @@
 /* Registry: one bit per 2 MiB of address space, set for every region whose
- * first bytes are a hakmem header (SuperSlab or big mapping). free() asks it
- * before it reads anything at the masked address, so a foreign pointer is
- * reported instead of followed. */
+ * first bytes are a hakmem header: a SuperSlab's (Big blocks keep theirs out
+ * of band, backend/big.h). free() asks it before it reads anything at the
+ * masked address, so a foreign pointer is reported instead of followed. */
 #ifndef HAK_REGISTRY_H
 #define HAK_REGISTRY_H
 #include "base/common.h"
@@ -11,8 +11,8 @@
 /* The first bytes of every registered region. Its first word sits where a
  * slab descriptor's owner would be (superslab.h): it is always NULL, so
  * free's fast path, which reads the owner of the slot a pointer falls in,
- * falls through to the lookup for a header or a Big block. */
-enum { HAK_REGION_SLABS = 1, HAK_REGION_BIG = 2 };
+ * falls through to the lookup for a pointer into the header. */
+enum { HAK_REGION_SLABS = 1 };
 #define HAK_REGION_MAGIC 0x68616b6d656d5353ull /* "hakmemSS" */
 typedef struct hak_region {
   void *nil_owner;
