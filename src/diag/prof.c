@@ -27,7 +27,8 @@
 #define PROF_DEPTH 64
 #define PROF_BUCKETS (1u << 15)       /* distinct (stack, usable size) pairs */
 #define PROF_BIDX (PROF_BUCKETS * 2u) /* their hash index */
-#define PROF_LIVE (1u << 18)          /* live samples (128 GiB of live heap at the default rate) */
+#define PROF_LIVE_BITS 18 /* at most 2^18 live samples (128 GiB of live heap at the default rate) */
+#define PROF_LIVE_FIRST_BITS 12
 #define PROF_TOP 20                   /* stacks in the leak report */
 
 typedef struct {
@@ -41,16 +42,20 @@ typedef struct {
   uintptr_t addr; /* 0: empty slot */
   uint64_t req;
   uint32_t bucket;
+  float est; /* what it added to g_live_est, taken off again as it was */
 } prof_live_t;
 
 bool g_prof_on;
 _Atomic uint32_t g_prof_big_live;
-static hak_lock_t g_lock = HAK_LOCK_INIT;
 static prof_bucket_t *g_buckets;
 static uint32_t g_nbuckets;
 static uint32_t *g_bidx; /* bucket + 1; 0: empty */
+/* The live samples' table starts small and doubles (a new mapping, every
+ * record moved) while it is three quarters full, so that its probes stay in
+ * a few cache lines and pages for the hundreds of live samples of a typical
+ * heap instead of spreading over a table sized for the largest. */
 static prof_live_t *g_live;
-static uint32_t g_nlive;
+static uint32_t g_nlive, g_live_bits = PROF_LIVE_FIRST_BITS;
 static double g_live_est;     /* estimated live bytes (unsampled) */
 static double g_next_dump;    /* HAKMEM_PROF_INTERVAL: dump when g_live_est passes it */
 static _Atomic int g_ready;   /* the unwinder is primed: samples may be taken */
@@ -133,9 +138,9 @@ static uint64_t stack_hash(const uintptr_t *pc, uint32_t d, uint64_t usable) {
   return h | 1;
 }
 
-/* The bucket of this stack and size, made if new; UINT32_MAX when full. */
-static uint32_t bucket_get(const uintptr_t *pc, uint32_t d, uint64_t usable) {
-  uint64_t h = stack_hash(pc, d, usable);
+/* The bucket of this stack and size (h: their stack_hash, taken before the
+ * lock), made if new; UINT32_MAX when full. */
+static uint32_t bucket_get(const uintptr_t *pc, uint32_t d, uint64_t usable, uint64_t h) {
   touch_for_write(&g_bidx[h & (PROF_BIDX - 1)]);
   for (uint32_t i = (uint32_t)h & (PROF_BIDX - 1);; i = (i + 1) & (PROF_BIDX - 1)) {
     uint32_t b = g_bidx[i];
@@ -154,14 +159,36 @@ static uint32_t bucket_get(const uintptr_t *pc, uint32_t d, uint64_t usable) {
   }
 }
 
-static uint32_t live_slot(uintptr_t a) { return (uint32_t)((a >> 4) * 0x9e3779b97f4a7c15ull >> 46); }
+static uint32_t live_mask(void) { return (1u << g_live_bits) - 1; }
+static uint32_t live_slot(uintptr_t a) {
+  return (uint32_t)((a >> 4) * 0x9e3779b97f4a7c15ull >> (64 - g_live_bits));
+}
 
-static bool live_insert(uintptr_t a, uint64_t req, uint32_t bucket) {
-  if (g_nlive >= PROF_LIVE - PROF_LIVE / 4) return false; /* keeps the probes short */
-  uint32_t i = live_slot(a);
+static void live_put(prof_live_t e) {
+  uint32_t i = live_slot(e.addr);
   touch_for_write(&g_live[i]);
-  while (g_live[i].addr) i = (i + 1) & (PROF_LIVE - 1);
-  g_live[i] = (prof_live_t){a, req, bucket};
+  while (g_live[i].addr) i = (i + 1) & live_mask();
+  g_live[i] = e;
+}
+
+/* Doubles the table; false at its largest or when the OS refuses. */
+static bool live_grow(void) {
+  if (g_live_bits >= PROF_LIVE_BITS) return false;
+  size_t old_n = (size_t)1 << g_live_bits;
+  prof_live_t *old = g_live, *fresh = hak_os_map(2 * old_n * sizeof *fresh);
+  if (!fresh) return false;
+  g_live = fresh;
+  g_live_bits++;
+  for (size_t i = 0; i < old_n; i++)
+    if (old[i].addr) live_put(old[i]);
+  hak_os_unmap(old, old_n * sizeof *old);
+  return true;
+}
+
+static bool live_insert(uintptr_t a, uint64_t req, uint32_t bucket, float est) {
+  uint32_t cap = 1u << g_live_bits;
+  if (g_nlive >= cap - cap / 4 && !live_grow()) return false; /* keeps the probes short */
+  live_put((prof_live_t){a, req, bucket, est});
   g_nlive++;
   return true;
 }
@@ -171,13 +198,14 @@ static bool live_remove(uintptr_t a, prof_live_t *out) {
   uint32_t i = live_slot(a);
   while (g_live[i].addr != a) {
     if (!g_live[i].addr) return false;
-    i = (i + 1) & (PROF_LIVE - 1);
+    i = (i + 1) & live_mask();
   }
   *out = g_live[i];
-  for (uint32_t j = (i + 1) & (PROF_LIVE - 1); g_live[j].addr; j = (j + 1) & (PROF_LIVE - 1)) {
+  uint32_t m = live_mask();
+  for (uint32_t j = (i + 1) & m; g_live[j].addr; j = (j + 1) & m) {
     uint32_t home = live_slot(g_live[j].addr);
     /* j's entry may move to the hole at i unless its home lies in (i, j] */
-    if (((j - home) & (PROF_LIVE - 1)) >= ((j - i) & (PROF_LIVE - 1))) {
+    if (((j - home) & m) >= ((j - i) & m)) {
       g_live[i] = g_live[j];
       i = j;
     }
@@ -189,39 +217,57 @@ static bool live_remove(uintptr_t a, prof_live_t *out) {
 
 static int dump_file(const char *path);
 
-/* Records a sample of block p (stack already taken); false if the table is full. */
-static bool record(void *p, const uintptr_t *pc, uint32_t d, uint64_t req, uint64_t usable) {
-  hak_lock(&g_lock);
-  uint32_t b = bucket_get(pc, d, usable);
-  bool ok = b != UINT32_MAX && live_insert((uintptr_t)p, req, b);
-  bool dump = false;
+/* Records a sample of block p (stack already taken), g_prof_lock held;
+ * false if the table is full. *dump: an interval dump is due (written once
+ * the lock is dropped, since the dump takes it). h and est: the pure parts,
+ * computed before the lock, which the other sampling threads wait for. */
+static bool record_locked(void *p, const uintptr_t *pc, uint32_t d, uint64_t req, uint64_t usable, uint64_t h,
+                          float est, bool *dump) {
+  uint32_t b = bucket_get(pc, d, usable, h);
+  bool ok = b != UINT32_MAX && live_insert((uintptr_t)p, req, b, est);
+  *dump = false;
   if (ok) {
     g_buckets[b].live_n++;
     g_buckets[b].live_req += req;
     g_buckets[b].alloc_n++;
-    g_live_est += (double)usable * unsample(usable);
+    g_live_est += est;
     if (g_cfg.prof_interval && g_live_est >= g_next_dump) {
       g_next_dump = g_live_est + (double)g_cfg.prof_interval;
-      dump = true;
+      *dump = true;
     }
   }
-  hak_unlock(&g_lock);
   hak_cnt_add(ok ? &g_stats.prof_samples : &g_stats.prof_dropped, 1);
-  if (dump) dump_file(NULL); /* outside the lock, which the dump takes */
   return ok;
 }
 
-static bool forget(const void *p) {
+static bool record(void *p, const uintptr_t *pc, uint32_t d, uint64_t req, uint64_t usable) {
+  uint64_t h = stack_hash(pc, d, usable);
+  float est = (float)((double)usable * unsample(usable));
+  bool dump;
+  hak_lock(&g_prof_lock);
+  bool ok = record_locked(p, pc, d, req, usable, h, est, &dump);
+  hak_unlock(&g_prof_lock);
+  if (dump) dump_file(NULL);
+  return ok;
+}
+
+/* Takes p's record off, g_prof_lock held; false if it has none. */
+static bool forget_locked(const void *p) {
   prof_live_t e;
-  hak_lock(&g_lock);
   bool found = live_remove((uintptr_t)p, &e);
   if (found) {
     prof_bucket_t *b = &g_buckets[e.bucket];
     b->live_n--;
     b->live_req -= e.req;
-    g_live_est -= (double)b->usable * unsample(b->usable);
+    g_live_est -= e.est;
   }
-  hak_unlock(&g_lock);
+  return found;
+}
+
+static bool forget(const void *p) {
+  hak_lock(&g_prof_lock);
+  bool found = forget_locked(p);
+  hak_unlock(&g_prof_lock);
   return found;
 }
 
@@ -234,19 +280,28 @@ static void *sample_slab(unsigned cls, size_t size) {
   t_busy = 1;
   uintptr_t pc[PROF_DEPTH];
   uint32_t d = capture(pc);
+  uint64_t usable = g_class[cls].size, h = stack_hash(pc, d, usable);
+  float est = (float)((double)usable * unsample(usable));
+  bool dump = false;
+  hak_lock(&g_prof_lock); /* one lock for the block and its record */
   void *b = hak_heap_prof_alloc(cls);
-  if (b && !record(b, pc, d, size, g_class[cls].size)) {
+  if (b && !record_locked(b, pc, d, size, usable, h, est, &dump)) {
     hak_heap_prof_free(hak_slab_of(b), b);
     b = NULL;
   }
+  hak_unlock(&g_prof_lock);
+  if (dump) dump_file(NULL);
   t_busy = 0;
   return b;
 }
 
 void hak_prof_free_block(hak_slab_t *s, void *p) {
   /* Every block of the profiler's heap that is out has a record. */
-  if (!forget(p)) hak_report_invalid("free", p, "double free", NULL);
-  else hak_heap_prof_free(s, p);
+  hak_lock(&g_prof_lock);
+  bool found = forget_locked(p);
+  if (found) hak_heap_prof_free(s, p);
+  hak_unlock(&g_prof_lock);
+  if (!found) hak_report_invalid("free", p, "double free", NULL);
 }
 
 void hak_prof_big_alloc_slow(void *p, size_t size) {
@@ -273,7 +328,7 @@ typedef struct {
   size_t n;
   char buf[1 << 16];
 } out_t;
-static out_t g_out; /* under g_lock */
+static out_t g_out; /* under g_prof_lock */
 
 static void out_flush(out_t *o) {
   for (size_t off = 0; off < o->n;) {
@@ -348,12 +403,12 @@ static int dump_file(const char *path) {
     t_busy--;
     return -1;
   }
-  hak_lock(&g_lock);
+  hak_lock(&g_prof_lock);
   g_out.fd = fd;
   g_out.n = 0;
   write_profile(&g_out);
   out_flush(&g_out);
-  hak_unlock(&g_lock);
+  hak_unlock(&g_prof_lock);
   close(fd);
   t_busy--;
   hak_cnt_add(&g_stats.prof_dumps, 1);
@@ -476,7 +531,7 @@ static void size_str(char *buf, size_t cap, double v) {
 
 static void leak_report(void) {
   out_t *o = &g_out;
-  hak_lock(&g_lock);
+  hak_lock(&g_prof_lock);
   o->fd = 2;
   o->n = 0;
   double total = 0;
@@ -516,7 +571,7 @@ static void leak_report(void) {
     for (uint32_t f = 0; f < b->depth && f < 12; f++) say_frame(o, b->pc[f]);
   }
   out_flush(o);
-  hak_unlock(&g_lock);
+  hak_unlock(&g_prof_lock);
 }
 
 /* --- start-up, signal, fork, exit -------------------------------------------- */
@@ -543,7 +598,7 @@ void hak_prof_init(void) {
   if (!g_cfg.prof) return;
   g_buckets = hak_os_map(PROF_BUCKETS * sizeof(prof_bucket_t));
   g_bidx = hak_os_map(PROF_BIDX * sizeof(uint32_t));
-  g_live = hak_os_map(PROF_LIVE * sizeof(prof_live_t));
+  g_live = hak_os_map(((size_t)1 << PROF_LIVE_FIRST_BITS) * sizeof(prof_live_t));
   if (!g_buckets || !g_bidx || !g_live) {
     hak_say("hakmem: HAKMEM_PROF: no memory for the sample table; profiling off\n", 68);
     return;
@@ -624,10 +679,10 @@ void hak_prof_exit(void) {
   if (g_cfg.prof_leaks) leak_report();
 }
 
-void hak_prof_lock(void) { hak_lock(&g_lock); }
-void hak_prof_unlock(void) { hak_unlock(&g_lock); }
+void hak_prof_lock(void) { hak_lock(&g_prof_lock); }
+void hak_prof_unlock(void) { hak_unlock(&g_prof_lock); }
 void hak_prof_atfork_child(void) {
-  hak_lock_reset(&g_lock);
+  hak_lock_reset(&g_prof_lock);
   atomic_store_explicit(&g_seq, 0, memory_order_relaxed); /* the child's own pid, its own sequence */
   if (g_prof_on && g_cfg.prof_signal) {
     if (!hak_os_thread(sig_main, 64u << 10, "hakmem-prof")) hak_say("hakmem: HAKMEM_PROF_SIGNAL: no thread in the child\n", 52);

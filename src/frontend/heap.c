@@ -34,8 +34,8 @@ static _Atomic uint64_t g_remote_out_noheap[HAK_NCLASS];
 
 uint64_t g_heap_sample_mean;
 void *(*g_heap_sampler)(unsigned cls, size_t size);
-hak_heap_t g_prof_heap; /* owns the slabs of sampled blocks; under g_prof_heap_lock */
-static hak_lock_t g_prof_heap_lock = HAK_LOCK_INIT;
+hak_heap_t g_prof_heap; /* owns the slabs of sampled blocks; under g_prof_lock */
+hak_lock_t g_prof_lock = HAK_LOCK_INIT;
 
 HAK_INLINE uint16_t sll_off(unsigned cls) {
   return (uint16_t)(offsetof(hak_heap_t, sll) + cls * sizeof(hak_sll_t));
@@ -807,13 +807,12 @@ hak_heap_t *hak_heap_first(void) {
   return h;
 }
 void hak_heap_lock_all(void) {
+  /* g_prof_lock is taken before this, by the profiler's part of fork */
   hak_purge_lock_all(); /* first: the background purge takes heaps' locks under it */
-  hak_lock(&g_prof_heap_lock); /* taken before the pool's locks, as by its users */
   hak_lock(&g_heaps_lock);
 }
 void hak_heap_unlock_all(void) {
   hak_unlock(&g_heaps_lock);
-  hak_unlock(&g_prof_heap_lock);
   hak_purge_unlock_all();
 }
 
@@ -821,7 +820,6 @@ void hak_heap_unlock_all(void) {
  * as they were (they may have been mid-update) and are never reused. */
 void hak_heap_atfork_child(void) {
   hak_lock_reset(&g_heaps_lock);
-  hak_lock_reset(&g_prof_heap_lock);
   hak_purge_atfork_child();
   /* The forking thread's heap: no other thread held its lock (the
    * background thread purges under the purge lock, which fork holds). */
@@ -835,7 +833,6 @@ void hak_heap_atfork_child(void) {
 void *hak_heap_prof_alloc(unsigned cls) {
   hak_heap_t *h = &g_prof_heap;
   void *b = NULL;
-  hak_lock(&g_prof_heap_lock);
   for (hak_slab_t *s = h->cur[cls]; !b;) {
     if (!s && !(s = h->cur[cls] = next_slab(h, cls))) break;
     if (s->tc.free) {
@@ -852,7 +849,6 @@ void *hak_heap_prof_alloc(unsigned cls) {
     s->tc.used++;
     if (!s->tc.free && s->geo.carve >= hak_slab_end(s)) h->cur[cls] = NULL;
   }
-  hak_unlock(&g_prof_heap_lock);
   return b;
 }
 
@@ -863,7 +859,5 @@ void hak_heap_prof_free(hak_slab_t *s, void *p) {
   hak_heap_t *me = t_heap;
   if (me != &g_empty_heap) me->n_remote_out[cls]++;
   else atomic_fetch_add_explicit(&g_remote_out_noheap[cls], 1, memory_order_relaxed);
-  hak_lock(&g_prof_heap_lock);
   slab_return_block(&g_prof_heap, p);
-  hak_unlock(&g_prof_heap_lock);
 }

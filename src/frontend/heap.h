@@ -102,10 +102,13 @@ extern uint64_t g_heap_sample_mean;
 extern void *(*g_heap_sampler)(unsigned cls, size_t size);
 /* Sampled blocks come from a heap no thread owns, so free's fast path
  * refuses them and free's slow path sends them to the profiler; it takes
- * and frees them under a lock. */
+ * and frees them with g_prof_lock held, the one lock of a sample, which
+ * also covers the profiler's tables (diag/prof.c), so that a sample costs
+ * one lock and not two. */
 extern hak_heap_t g_prof_heap;
-void *hak_heap_prof_alloc(unsigned cls);
-void hak_heap_prof_free(hak_slab_t *s, void *p);
+extern hak_lock_t g_prof_lock;
+void *hak_heap_prof_alloc(unsigned cls);      /* g_prof_lock held */
+void hak_heap_prof_free(hak_slab_t *s, void *p); /* g_prof_lock held */
 
 /* Slow paths (heap.c) */
 /* An SLL's tick ran out: a guarded allocation (HAKMEM_GUARD_SAMPLE), a junk
