@@ -109,8 +109,8 @@ static void *run_map(size_t size, size_t align, bool *arena, bool *zero) {
 
 /* Gives a run's memory back: an arena's chunks stay reserved there. */
 static void run_unmap(void *p, size_t size, bool arena) {
-  if (arena)
-    hak_arena_free(p, size / CHUNK, hak_os_decommit(p, size));
+  if (arena) /* MADV_FREE keeps the contents until the kernel needs the memory */
+    hak_arena_free(p, size / CHUNK, hak_os_decommit(p, size) && !g_cfg.madv_free);
   else
     hak_os_unmap(p, size);
 }
@@ -260,10 +260,11 @@ static void cache_put(hak_big_t *h, uint64_t now) {
   victims_release(&v);
 }
 
-/* Under the Big lock: grows run h (on no list) to need bytes, in place or by
- * moving its pages to a new run; returns its descriptor (h's, or the new
- * run's with h cleared), NULL if it cannot (h unchanged). */
-static hak_big_t *run_grow(hak_big_t *h, size_t need) {
+/* Under the Big lock: grows run h (on no list) to need bytes in place, the
+ * arena's next chunks or mremap of a mapping of its own; else, with keep,
+ * into a new run. Returns its descriptor (h's, or the new run's with h
+ * cleared), NULL if it cannot (h unchanged). */
+static hak_big_t *run_grow(hak_big_t *h, size_t need, bool keep) {
   size_t old = h->map_size;
   bool grown = h->arena ? hak_arena_extend((void *)h->base, old / CHUNK, (need - old) / CHUNK)
                         : hak_os_remap_inplace((void *)h->base, old, need);
@@ -273,20 +274,31 @@ static hak_big_t *run_grow(hak_big_t *h, size_t need) {
     span_note(need);
     return h;
   }
-  bool arena, zero;
-  void *dst = run_map(need, CHUNK, &arena, &zero);
-  if (!dst) return NULL;
-  hak_big_t *n = desc_new((uintptr_t)dst, need, arena);
-  if (!n || !hak_os_remap_to((void *)h->base, old, dst)) {
+  if (!keep) return NULL;
+  hak_big_t *n = NULL;
+  /* The pages move, without a copy, into a new mapping of the run's own. An
+   * arena's range stays mapped behind them (MREMAP_DONTUNMAP): a hole there
+   * could be taken by another mmap before it was reserved again. */
+  char *dst = hak_os_map_aligned(need, CHUNK);
+  if (dst && (n = desc_new((uintptr_t)dst, need, false)) &&
+      hak_os_move((void *)h->base, old, dst, h->arena)) {
+    if (h->arena) hak_arena_free((void *)h->base, old / CHUNK, true);
+  } else {
+    /* A refused move may have unmapped [dst, dst + old) already; only the
+     * rest is surely still this call's to unmap. Then copy. */
     if (n) desc_clear(n);
-    run_unmap(dst, need, arena);
-    return NULL;
+    if (dst && need > old) hak_os_unmap(dst + old, need - old);
+    bool arena, zero;
+    void *to = run_map(need, CHUNK, &arena, &zero);
+    if (!to) return NULL;
+    n = desc_new((uintptr_t)to, need, arena);
+    if (!n) {
+      run_unmap(to, need, arena);
+      return NULL;
+    }
+    memcpy(to, (void *)h->base, h->user_size < old ? h->user_size : old);
+    run_unmap((void *)h->base, old, h->arena);
   }
-  /* The old place is a hole now: an arena's chunks are reserved again
-   * before they go back (if that fails they stay taken, and the heap only
-   * loses their address space); a mapping of its own is simply gone. */
-  if (h->arena && hak_os_reserve_at((void *)h->base, old))
-    hak_arena_free((void *)h->base, old / CHUNK, true);
   hak_os_commit_add((int64_t)(need - old));
   n->user_size = h->user_size;
   n->req_size = h->req_size;
@@ -318,8 +330,9 @@ static hak_big_t *cache_take(size_t need, uint64_t now) {
     }
   }
   if (h && h->map_size < need) {
-    hak_big_t *g = run_grow(h, need);
-    if (!g) cache_insert_locked(h, now); /* could not grow it: it goes back */
+    /* A cached run's contents do not matter: grown in place, or not at all */
+    hak_big_t *g = run_grow(h, need, false);
+    if (!g) cache_insert_locked(h, now); /* it goes back; a new run serves */
     h = g;
   }
   cache_evict_locked(&v, 0, now);
@@ -390,6 +403,11 @@ void *hak_big_realloc(hak_big_t *h, size_t size) {
   size_t need = hak_align_up(size, CHUNK), user = hak_align_up(size, HAK_PAGE);
   victims_t v = {.n = 0};
   hak_lock(&g_big_lock);
+  if (!described(h) || !h->live) { /* lost a race with a free of the same block */
+    hak_unlock(&g_big_lock);
+    hak_report_invalid("realloc", (void *)h->base, "double free of a big block", NULL);
+    return NULL;
+  }
   live_remove(h);
   size_t old = h->map_size;
   if (need <= old) {
@@ -403,8 +421,8 @@ void *hak_big_realloc(hak_big_t *h, size_t size) {
     /* Grow by half again as much, so that a buffer growing in small steps
      * does not pay one move per step. */
     size_t want = need + ((need - old) < old / 2 ? hak_align_up(old / 2, CHUNK) : 0);
-    hak_big_t *g = run_grow(h, want);
-    if (!g && want != need) g = run_grow(h, need);
+    hak_big_t *g = run_grow(h, want, true);
+    if (!g && want != need) g = run_grow(h, need, true);
     if (!g) {
       live_add(h);
       hak_unlock(&g_big_lock);
@@ -427,7 +445,7 @@ void *hak_big_realloc(hak_big_t *h, size_t size) {
 static hak_big_t *walk_back(uintptr_t a) {
   uintptr_t c = a & ~(uintptr_t)(CHUNK - 1);
   size_t span = atomic_load_explicit(&g_span_max, memory_order_relaxed);
-  for (size_t i = 0; i < span && c; i++, c -= CHUNK) {
+  for (size_t i = 0; i < span && c >= CHUNK; i++, c -= CHUNK) {
     hak_big_t *e = entry_of(c, false);
     if (!e) { /* a leaf never mapped: no run starts in its 8 GiB */
       size_t skip = (size_t)((c >> HAK_SS_SHIFT) & (LEAF_N - 1));

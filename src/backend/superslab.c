@@ -63,7 +63,8 @@ void hak_ss_retire(hak_ss_t *ss) {
   if (g_cfg.thp != HAK_THP_OFF) hak_os_hugepage(ss, HAK_SS_SIZE, false);
   /* The arena's chunks read zero: one madvise for the whole SuperSlab, and
    * the address space stays reserved for the next one. */
-  hak_arena_free(ss, 1, hak_os_decommit(ss, HAK_SS_SIZE));
+  /* MADV_FREE keeps the contents until the kernel needs the memory */
+  hak_arena_free(ss, 1, hak_os_decommit(ss, HAK_SS_SIZE) && !g_cfg.madv_free);
 }
 
 void hak_ss_slab_setup(hak_ss_t *ss, unsigned first, unsigned cls, bool fresh) {

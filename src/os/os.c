@@ -110,26 +110,21 @@ void *hak_os_remap_aligned(void *p, size_t old_size, size_t new_size, size_t ali
   return q;
 }
 
-bool hak_os_remap_to(void *p, size_t size, void *dst) {
+bool hak_os_move(void *p, size_t size, void *dst, bool keep_source) {
+  int flags = MREMAP_MAYMOVE | MREMAP_FIXED;
+  if (keep_source) {
+#ifdef MREMAP_DONTUNMAP
+    flags |= MREMAP_DONTUNMAP;
+#else
+    return false;
+#endif
+  }
   if (os_fails(HAK_OS_FAIL_REMAP)) return false;
   int saved = errno;
-  void *q = mremap(p, size, size, MREMAP_MAYMOVE | MREMAP_FIXED, dst);
+  void *q = mremap(p, size, size, flags, dst);
   errno = saved;
   hak_cnt_add(&g_stats.mremap_calls, 1);
   return q != MAP_FAILED;
-}
-
-bool hak_os_reserve_at(void *p, size_t size) {
-  int saved = errno;
-  void *q = os_fails(HAK_OS_FAIL_MAP)
-                ? MAP_FAILED
-                : mmap(p, size, PROT_READ | PROT_WRITE,
-                       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED, -1, 0);
-  errno = saved;
-  hak_cnt_add(&g_stats.mmap_calls, 1);
-  if (q == MAP_FAILED) return false;
-  hak_cnt_add(&g_stats.mmap_bytes, size);
-  return true;
 }
 
 bool hak_os_thread(void *(*fn)(void *), size_t stack, const char *name) {

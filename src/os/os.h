@@ -14,12 +14,11 @@ void hak_os_unmap(void *p, size_t size);
 bool hak_os_decommit(void *p, size_t size);
 void *hak_os_remap_aligned(void *p, size_t old_size, size_t new_size, size_t align);
 bool hak_os_remap_inplace(void *p, size_t old_size, size_t new_size);
-/* Moves the pages of [p, p + size) to dst, which the caller holds (reserved
- * address space it replaces); [p, p + size) is unmapped after. */
-bool hak_os_remap_to(void *p, size_t size, void *dst);
-/* Maps reserved address space (MAP_NORESERVE, MAP_FIXED) at p again, over
- * a range whose pages moved away; false if the OS refused. */
-bool hak_os_reserve_at(void *p, size_t size);
+/* Moves the pages of [p, p + size) to dst, a mapping the caller holds, which
+ * they replace. With keep_source, [p, p + size) stays mapped, empty
+ * (MREMAP_DONTUNMAP, Linux 5.7); else it is unmapped. False if the OS
+ * refused; then [dst, dst + size) may be unmapped already. */
+bool hak_os_move(void *p, size_t size, void *dst, bool keep_source);
 /* MADV_HUGEPAGE, or with on false MADV_NOHUGEPAGE (no khugepaged collapse either) */
 void hak_os_hugepage(void *p, size_t size, bool on);
 void hak_os_protect_none(void *p, size_t size); /* guard pages (hardened build) */
