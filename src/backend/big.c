@@ -261,10 +261,13 @@ static void cache_put(hak_big_t *h, uint64_t now) {
 }
 
 /* Under the Big lock: grows run h (on no list) to need bytes in place, the
- * arena's next chunks or mremap of a mapping of its own; else, with keep,
- * into a new run. Returns its descriptor (h's, or the new run's with h
- * cleared), NULL if it cannot (h unchanged). */
-static hak_big_t *run_grow(hak_big_t *h, size_t need, bool keep) {
+ * arena's next chunks or mremap of a mapping of its own; else, with
+ * GROW_MOVE, by moving its pages into a new mapping, and with GROW_COPY too,
+ * when the kernel refuses the move, by a copy into a new run. Returns its
+ * descriptor (h's, or the new run's with h cleared), NULL if it cannot (h
+ * unchanged). */
+enum { GROW_IN_PLACE = 0, GROW_MOVE = 1, GROW_COPY = 2 };
+static hak_big_t *run_grow(hak_big_t *h, size_t need, int how) {
   size_t old = h->map_size;
   bool grown = h->arena ? hak_arena_extend((void *)h->base, old / CHUNK, (need - old) / CHUNK)
                         : hak_os_remap_inplace((void *)h->base, old, need);
@@ -274,7 +277,7 @@ static hak_big_t *run_grow(hak_big_t *h, size_t need, bool keep) {
     span_note(need);
     return h;
   }
-  if (!keep) return NULL;
+  if (!(how & GROW_MOVE)) return NULL;
   hak_big_t *n = NULL;
   /* The pages move, without a copy, into a new mapping of the run's own. An
    * arena's range stays mapped behind them (MREMAP_DONTUNMAP): a hole there
@@ -288,6 +291,7 @@ static hak_big_t *run_grow(hak_big_t *h, size_t need, bool keep) {
      * rest is surely still this call's to unmap. Then copy. */
     if (n) desc_clear(n);
     if (dst && need > old) hak_os_unmap(dst + old, need - old);
+    if (!(how & GROW_COPY)) return NULL;
     bool arena, zero;
     void *to = run_map(need, CHUNK, &arena, &zero);
     if (!to) return NULL;
@@ -330,8 +334,8 @@ static hak_big_t *cache_take(size_t need, uint64_t now) {
     }
   }
   if (h && h->map_size < need) {
-    /* A cached run's contents do not matter: grown in place, or not at all */
-    hak_big_t *g = run_grow(h, need, false);
+    /* its pages are what makes it worth taking: moved, never copied */
+    hak_big_t *g = run_grow(h, need, GROW_MOVE);
     if (!g) cache_insert_locked(h, now); /* it goes back; a new run serves */
     h = g;
   }
@@ -421,8 +425,8 @@ void *hak_big_realloc(hak_big_t *h, size_t size) {
     /* Grow by half again as much, so that a buffer growing in small steps
      * does not pay one move per step. */
     size_t want = need + ((need - old) < old / 2 ? hak_align_up(old / 2, CHUNK) : 0);
-    hak_big_t *g = run_grow(h, want, true);
-    if (!g && want != need) g = run_grow(h, need, true);
+    hak_big_t *g = run_grow(h, want, GROW_MOVE | GROW_COPY);
+    if (!g && want != need) g = run_grow(h, need, GROW_MOVE | GROW_COPY);
     if (!g) {
       live_add(h);
       hak_unlock(&g_big_lock);
