@@ -5,10 +5,9 @@
  *    256 GiB of address space), never touched: /proc/self/maps must have
  *    fewer than MAX_MAPS lines (a mapping per block would be 131,072, past
  *    Linux's default vm.max_map_count of 65,530) and the peak RSS (VmHWM)
- *    must stay under MAX_RSS_MIB, half of the lowest peer's peak for the
- *    same program when this was written (tcmalloc 179 MB, jemalloc 284 MB,
- *    glibc 527 MB, mimalloc 713 MB; make bench's untouched_1m row measures
- *    them again). A header page written per block, as a SuperSlab of its
+ *    must stay under MAX_RSS_MIB: the Big table's entries, far below what
+ *    any peer needs for the same program (make bench's untouched_1m row
+ *    compares them). A header page written per block, as a SuperSlab of its
  *    own per block had, would be 512 MiB.
  * 2. Steady state: after one warm-up cycle (allocate them all, free them
  *    all), CYCLES more cycles make exactly as many mmap and munmap calls

@@ -27,8 +27,8 @@
 #define LEAF_N ((size_t)1 << LEAF_BITS)
 #define DIR_N ((size_t)1 << (HAK_ADDR_BITS - HAK_SS_SHIFT - LEAF_BITS))
 static hak_big_t *_Atomic g_dir[DIR_N];
-static _Atomic size_t g_span_max =
-    1; /* chunks of the longest run ever described: bounds the walk */
+/* chunks of the longest run ever described: bounds the walk */
+static _Atomic size_t g_span_max = 1;
 
 /* The entry of a's chunk; with make, its leaf is mapped if it is not yet.
  * NULL outside the table, or when a new leaf cannot be mapped. */
@@ -266,7 +266,7 @@ static void cache_put(hak_big_t *h, uint64_t now) {
  * when the kernel refuses the move, by a copy into a new run. Returns its
  * descriptor (h's, or the new run's with h cleared), NULL if it cannot (h
  * unchanged). */
-enum { GROW_IN_PLACE = 0, GROW_MOVE = 1, GROW_COPY = 2 };
+enum { GROW_MOVE = 1, GROW_COPY = 2 }; /* 0: in place only */
 static hak_big_t *run_grow(hak_big_t *h, size_t need, int how) {
   size_t old = h->map_size;
   bool grown = h->arena ? hak_arena_extend((void *)h->base, old / CHUNK, (need - old) / CHUNK)

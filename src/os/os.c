@@ -94,22 +94,6 @@ bool hak_os_remap_inplace(void *p, size_t old_size, size_t new_size) {
   return q != MAP_FAILED;
 }
 
-/* Move a mapping to a fresh aligned place without copying the pages. */
-void *hak_os_remap_aligned(void *p, size_t old_size, size_t new_size, size_t align) {
-  if (os_fails(HAK_OS_FAIL_REMAP)) return NULL;
-  char *dst = hak_os_map_aligned(new_size, align);
-  if (!dst) return NULL;
-  int saved = errno;
-  void *q = mremap(p, old_size, new_size, MREMAP_MAYMOVE | MREMAP_FIXED, dst);
-  errno = saved;
-  hak_cnt_add(&g_stats.mremap_calls, 1);
-  if (q == MAP_FAILED) {
-    hak_os_unmap(dst, new_size);
-    return NULL;
-  }
-  return q;
-}
-
 bool hak_os_move(void *p, size_t size, void *dst, bool keep_source) {
   int flags = MREMAP_MAYMOVE | MREMAP_FIXED;
   if (keep_source) {

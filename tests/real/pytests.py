@@ -33,7 +33,7 @@ NAME = "pytests-full" if FULL else "pytests-guard" if GUARD else "pytests"
 # With --guard: the sample rate, and the fewest guarded blocks that show the
 # sampled path served the run. Far fewer than one in 100 of its 100M+ mallocs
 # are guarded: a sample is skipped while all 256 slots are live, and CPython
-# keeps many of its objects (671 to 10,931 were guarded in runs of the list).
+# keeps many of its objects alive, so the count varies a lot between runs.
 GUARD_SAMPLE, MIN_GUARDED = 100, 100
 
 
