@@ -92,6 +92,11 @@ int hak_stat(const char *name, uint64_t *value);
  * write(2) from a static buffer (no allocation). 0, or -1 if a write
  * failed. */
 int hak_stats_json(int fd);
+/* The text report, or the JSON object if json is nonzero, handed to
+ * write_cb in NUL-terminated pieces (to stderr when write_cb is NULL).
+ * write_cb must not call back into the statistics. 0, or -1 if a write to
+ * stderr failed. */
+int hak_stats_write(void (*write_cb)(void *arg, const char *text), void *arg, int json);
 
 /* glibc's mallopt and malloc_info with hakmem's meanings (the standard
  * names of libhakmem.so/.a call these): hak_mallopt returns 1 when it
@@ -119,6 +124,32 @@ int hak_option_get(const char *name, char *buf, size_t len);
  * (ENOSYS when profiling is off). Not for a signal handler: use
  * HAKMEM_PROF_SIGNAL. */
 int hak_prof_dump(const char *path);
+
+/* jemalloc's non-standard API, with its contracts (jemalloc(3)); libhakmem.so
+ * and libhakmem.a also export these under jemalloc's names (mallocx,
+ * rallocx, xallocx, sallocx, dallocx, sdallocx, nallocx, mallctl,
+ * mallctlnametomib, mallctlbymib, malloc_stats_print), so that a program
+ * linked with libjemalloc runs wholly on hakmem under LD_PRELOAD. flags:
+ * MALLOCX_LG_ALIGN(la) in the low 6 bits and MALLOCX_ZERO (0x40) are
+ * honoured; tcache and arena bits are ignored. xallocx never resizes (it
+ * returns the real size). mallctl knows: version, epoch, config.stats,
+ * opt.prof, prof.dump, background_thread, arenas.narenas, arenas.page,
+ * arenas.quantum, arena.<i>.purge (malloc_trim(0)), thread.tcache.flush,
+ * stats.allocated, stats.active, stats.resident, stats.mapped and
+ * stats.retained (as of the last write to epoch); ENOENT for the rest.
+ * malloc_stats_print writes the text report, or the JSON object when opts
+ * holds 'J'. docs/CONFIG.md, "jemalloc's API". */
+void *hak_mallocx(size_t size, int flags);
+void *hak_rallocx(void *p, size_t size, int flags);
+size_t hak_xallocx(void *p, size_t size, size_t extra, int flags);
+size_t hak_sallocx(const void *p, int flags);
+void hak_dallocx(void *p, int flags);
+void hak_sdallocx(void *p, size_t size, int flags);
+size_t hak_nallocx(size_t size, int flags);
+int hak_mallctl(const char *name, void *oldp, size_t *oldlenp, void *newp, size_t newlen);
+int hak_mallctlnametomib(const char *name, size_t *mibp, size_t *miblenp);
+int hak_mallctlbymib(const size_t *mib, size_t miblen, void *oldp, size_t *oldlenp, void *newp, size_t newlen);
+void hak_malloc_stats_print(void (*write_cb)(void *arg, const char *text), void *arg, const char *opts);
 
 const char *hak_version(void);
 

@@ -38,3 +38,25 @@ HAK_API struct mallinfo mallinfo(void) {
 /* glibc's parameters that hakmem honours (docs/CONFIG.md); 0 for the rest. */
 HAK_API int mallopt(int param, int value) { return hak_mallopt(param, value); }
 HAK_API int malloc_info(int options, FILE *fp) { return hak_malloc_info(options, fp); }
+
+/* jemalloc's own names (api/jemalloc.c says why). */
+HAK_API void *mallocx(size_t size, int flags) { return hak_mallocx(size, flags); }
+HAK_API void *rallocx(void *p, size_t size, int flags) { return hak_rallocx(p, size, flags); }
+HAK_API size_t xallocx(void *p, size_t size, size_t extra, int flags) { return hak_xallocx(p, size, extra, flags); }
+HAK_API size_t sallocx(const void *p, int flags) { return hak_sallocx(p, flags); }
+HAK_API void dallocx(void *p, int flags) { hak_dallocx(p, flags); }
+HAK_API void sdallocx(void *p, size_t size, int flags) { hak_sdallocx(p, size, flags); }
+HAK_API size_t nallocx(size_t size, int flags) { return hak_nallocx(size, flags); }
+HAK_API int mallctl(const char *name, void *oldp, size_t *oldlenp, void *newp, size_t newlen) {
+  return hak_mallctl(name, oldp, oldlenp, newp, newlen);
+}
+HAK_API int mallctlnametomib(const char *name, size_t *mibp, size_t *miblenp) {
+  return hak_mallctlnametomib(name, mibp, miblenp);
+}
+HAK_API int mallctlbymib(const size_t *mib, size_t miblen, void *oldp, size_t *oldlenp, void *newp,
+                         size_t newlen) {
+  return hak_mallctlbymib(mib, miblen, oldp, oldlenp, newp, newlen);
+}
+HAK_API void malloc_stats_print(void (*write_cb)(void *, const char *), void *arg, const char *opts) {
+  hak_malloc_stats_print(write_cb, arg, opts);
+}

@@ -235,7 +235,7 @@ HAK_API struct hak_mallinfo hak_mallinfo2(void) {
 
 /* --- output ----------------------------------------------------------------- */
 
-static char g_out[16384];
+static char g_out[16384 + 1]; /* + the NUL that a callback sink gets */
 static hak_lock_t g_report_lock = HAK_LOCK_INIT;
 void hak_report_lock(void) { hak_lock(&g_report_lock); }
 void hak_report_unlock(void) { hak_unlock(&g_report_lock); }
@@ -244,6 +244,13 @@ void hak_sink_flush(hak_sink_t *k) {
   const char *p = g_out;
   size_t n = k->len;
   k->len = 0;
+  if (k->cb) {
+    if (n) {
+      g_out[n] = 0;
+      k->cb(k->cb_arg, g_out);
+    }
+    return;
+  }
   if (k->f) {
     if (n && fwrite(p, 1, n, k->f) != n) k->err = 1;
     return;
@@ -267,7 +274,7 @@ void hak_sink_printf(hak_sink_t *k, const char *fmt, ...) {
   size_t n = hak_vfmt(tmp, sizeof tmp, fmt, ap);
   va_end(ap);
   if (n >= sizeof tmp) n = sizeof tmp - 1;
-  if (k->len + n > sizeof g_out) hak_sink_flush(k);
+  if (k->len + n > sizeof g_out - 1) hak_sink_flush(k);
   memcpy(g_out + k->len, tmp, n);
   k->len += n;
 }
@@ -338,8 +345,7 @@ static void report(hak_sink_t *k, const hak_snap_t *s) {
 }
 
 /* format: HAK_STATS_TEXT or HAK_STATS_JSON. Returns 0, or -1 on a failed write. */
-static int write_stats(int fd, FILE *f, int format) {
-  hak_sink_t k = {fd, f, 0, 0};
+static int write_sink(hak_sink_t k, int format) {
   hak_lock(&g_report_lock);
   hak_lock(&g_snap_lock);
   if (format == HAK_STATS_JSON) {
@@ -351,9 +357,21 @@ static int write_stats(int fd, FILE *f, int format) {
   }
   hak_unlock(&g_snap_lock);
   hak_sink_flush(&k);
-  if (f) fflush(f);
+  if (k.f) fflush(k.f);
   hak_unlock(&g_report_lock);
   return k.err ? -1 : 0;
+}
+
+static int write_stats(int fd, FILE *f, int format) {
+  hak_sink_t k = {fd, f, 0, 0, NULL, NULL};
+  return write_sink(k, format);
+}
+
+HAK_API int hak_stats_write(void (*write_cb)(void *arg, const char *text), void *arg, int json) {
+  hak_init();
+  if (!write_cb) return write_stats(2, NULL, json ? HAK_STATS_JSON : HAK_STATS_TEXT);
+  hak_sink_t k = {-1, NULL, 0, 0, write_cb, arg};
+  return write_sink(k, json ? HAK_STATS_JSON : HAK_STATS_TEXT);
 }
 
 HAK_API int hak_stats_json(int fd) {

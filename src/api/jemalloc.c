@@ -1,0 +1,385 @@
+/* jemalloc's non-standard API on hakmem's heap: mallocx and the rest of the
+ * *allocx family, mallctl with the names programs read (statistics, purge,
+ * the thread cache, the profiler) and malloc_stats_print. libhakmem.so/.a
+ * export them under jemalloc's names (override.c). Why: a program linked
+ * with libjemalloc (Redis, for one) and run under LD_PRELOAD=libhakmem.so
+ * would otherwise send these calls to jemalloc. Its statistics would then
+ * describe an empty heap, a block from mallocx would reach hakmem's free,
+ * and jemalloc would set up its own arenas and background thread for
+ * nothing. Tcache and arena bits of the flags are accepted and ignored:
+ * hakmem's thread caches and heaps are not chosen by the caller. */
+#include "hakmem.h"
+#include "base/common.h"
+#include "base/config.h"
+#include "base/init.h"
+#include "base/lock.h"
+#include "diag/stats.h"
+#include "frontend/heap.h"
+#include "mem/size_class.h"
+
+#include <errno.h>
+#include <stdbool.h>
+#include <string.h>
+
+/* jemalloc's flag bits (its jemalloc_macros.h) */
+#define JE_LG_ALIGN_MASK 0x3f
+#define JE_ZERO 0x40
+#define JE_ARENAS_ALL 4096 /* MALLCTL_ARENAS_ALL: every arena */
+#define JE_NARENAS 1u      /* one arena as jemalloc counts them: all of hakmem's heap */
+
+#define MAX_REQUEST ((size_t)PTRDIFF_MAX)
+
+static size_t flags_align(int flags) {
+  unsigned lg = (unsigned)flags & JE_LG_ALIGN_MASK;
+  return lg ? (size_t)1 << (lg < 63 ? lg : 63) : 0;
+}
+
+/* What hak_malloc (or hak_aligned_alloc for align) would make of n: the
+ * class it picks, or a Big block's request rounded up to a page. A block of
+ * a larger class may serve it (LargePool rounding), so this is the least
+ * that malloc_usable_size then says. 0: no block can be that large. */
+static size_t usable_for(size_t n, size_t align) {
+  if (!n) n = 1;
+  if (n > MAX_REQUEST || align > MAX_REQUEST / 2) return 0;
+  hak_init();
+  int c = align <= 16 ? hak_size_to_class(n) : hak_class_for_aligned(n, align);
+  if (c >= 0) return g_class[c].size;
+  if (n > MAX_REQUEST - HAK_PAGE) return 0;
+  return hak_align_up(n, HAK_PAGE);
+}
+
+/* A new block for mallocx: zero up to its real size with JE_ZERO (rallocx
+ * relies on that to zero only what growth adds). */
+static void *alloc_flags(size_t n, int flags) {
+  size_t align = flags_align(flags);
+  if (!n) n = 1;
+  void *p;
+  if (align <= 16)
+    p = (flags & JE_ZERO) ? hak_calloc(1, n) : hak_malloc(n);
+  else
+    p = hak_aligned_alloc(align, n);
+  if (p && (flags & JE_ZERO)) {
+    size_t u = hak_malloc_usable_size(p), done = align <= 16 ? n : 0;
+    if (u > done) memset((char *)p + done, 0, u - done);
+  }
+  return p;
+}
+
+HAK_API void *hak_mallocx(size_t size, int flags) {
+  return alloc_flags(size, flags);
+}
+
+/* Whatever moves, the bytes up to the smaller of the two real sizes stay
+ * (a jemalloc program may use a block's whole real size), and with
+ * JE_ZERO what growth adds past the old real size is zero. */
+HAK_API void *hak_rallocx(void *p, size_t size, int flags) {
+  if (!p) return alloc_flags(size, flags);
+  size_t old = hak_malloc_usable_size(p);
+  if (!old) return NULL; /* not a block (already reported) */
+  if (!size) size = 1;
+  size_t align = flags_align(flags);
+  bool aligned = align <= 16 || !((uintptr_t)p & (align - 1));
+  void *q;
+  if (size > old && align <= 16) {
+    q = hak_realloc(p, size); /* copies all of old: a Big block may grow in place */
+  } else if (size <= old && aligned && (size > old / 2 || old <= 32)) {
+    q = p; /* shrinking by less than half stays, as in hak_realloc */
+  } else {
+    q = alloc_flags(size, flags & ~JE_ZERO);
+    if (q) {
+      size_t u = hak_malloc_usable_size(q);
+      memcpy(q, p, old < u ? old : u);
+      hak_free(p);
+    }
+  }
+  if (q && (flags & JE_ZERO)) {
+    size_t u = hak_malloc_usable_size(q);
+    if (u > old) memset((char *)q + old, 0, u - old);
+  }
+  return q;
+}
+
+/* Never resizes: a block grows only by moving here, which xallocx must not
+ * do. jemalloc too returns the real size when it cannot resize in place. */
+HAK_API size_t hak_xallocx(void *p, size_t size, size_t extra, int flags) {
+  (void)size, (void)extra, (void)flags;
+  return hak_malloc_usable_size(p);
+}
+
+HAK_API size_t hak_sallocx(const void *p, int flags) {
+  (void)flags;
+  return hak_malloc_usable_size(p);
+}
+
+HAK_API void hak_dallocx(void *p, int flags) {
+  (void)flags;
+  hak_free(p);
+}
+
+HAK_API void hak_sdallocx(void *p, size_t size, int flags) {
+  (void)flags;
+  hak_free_sized(p, size);
+}
+
+HAK_API size_t hak_nallocx(size_t size, int flags) {
+  return usable_for(size, flags_align(flags));
+}
+
+HAK_API void hak_malloc_stats_print(void (*write_cb)(void *, const char *), void *arg,
+                                    const char *opts) {
+  hak_stats_write(write_cb, arg, opts && strchr(opts, 'J'));
+}
+
+/* --- mallctl ----------------------------------------------------------------- */
+
+/* The statistics as of the last write to "epoch", as jemalloc keeps them:
+ * a program reads several of them as one consistent set. */
+static struct {
+  uint64_t epoch;
+  bool taken;
+  size_t allocated, active, resident, mapped, retained;
+} g_je;
+static hak_lock_t g_je_lock = HAK_LOCK_INIT;
+
+static void je_refresh_locked(void) {
+  hak_snap_lock();
+  hak_snap_take(&g_snap, HAK_SNAP_WALK | HAK_SNAP_RESIDENT);
+  g_je.allocated = (size_t)g_snap.allocated;
+  g_je.active = (size_t)g_snap.active;
+  g_je.resident = (size_t)g_snap.resident;
+  g_je.mapped = (size_t)g_snap.mapped;
+  g_je.retained = (size_t)g_snap.retained;
+  hak_snap_unlock();
+  g_je.taken = true;
+}
+
+typedef enum { T_VOID, T_BOOL, T_UNSIGNED, T_SIZE, T_U64, T_STR } je_type_t;
+typedef enum {
+  N_VERSION,
+  N_EPOCH,
+  N_CONFIG_STATS,
+  N_OPT_PROF,
+  N_PROF_DUMP,
+  N_BACKGROUND,
+  N_NARENAS,
+  N_PAGE,
+  N_QUANTUM,
+  N_ARENA_PURGE,
+  N_TCACHE_FLUSH,
+  N_ALLOCATED,
+  N_ACTIVE,
+  N_RESIDENT,
+  N_MAPPED,
+  N_RETAINED,
+  N_COUNT
+} je_name_t;
+
+/* "*" stands for a number (an arena index). */
+static const struct {
+  const char *name;
+  je_type_t type;
+  bool readable, writable;
+} g_names[N_COUNT] = {
+    [N_VERSION] = {"version", T_STR, true, false},
+    [N_EPOCH] = {"epoch", T_U64, true, true},
+    [N_CONFIG_STATS] = {"config.stats", T_BOOL, true, false},
+    [N_OPT_PROF] = {"opt.prof", T_BOOL, true, false},
+    [N_PROF_DUMP] = {"prof.dump", T_STR, false, true},
+    /* hakmem's own thread (HAKMEM_BACKGROUND) starts once there is memory
+     * to return: a write is accepted and changes nothing */
+    [N_BACKGROUND] = {"background_thread", T_BOOL, true, true},
+    [N_NARENAS] = {"arenas.narenas", T_UNSIGNED, true, false},
+    [N_PAGE] = {"arenas.page", T_SIZE, true, false},
+    [N_QUANTUM] = {"arenas.quantum", T_SIZE, true, false},
+    [N_ARENA_PURGE] = {"arena.*.purge", T_VOID, false, false},
+    [N_TCACHE_FLUSH] = {"thread.tcache.flush", T_VOID, false, false},
+    [N_ALLOCATED] = {"stats.allocated", T_SIZE, true, false},
+    [N_ACTIVE] = {"stats.active", T_SIZE, true, false},
+    [N_RESIDENT] = {"stats.resident", T_SIZE, true, false},
+    [N_MAPPED] = {"stats.mapped", T_SIZE, true, false},
+    [N_RETAINED] = {"stats.retained", T_SIZE, true, false},
+};
+
+static size_t type_size(je_type_t t) {
+  switch (t) {
+  case T_BOOL:
+    return sizeof(bool);
+  case T_UNSIGNED:
+    return sizeof(unsigned);
+  case T_SIZE:
+    return sizeof(size_t);
+  case T_U64:
+    return sizeof(uint64_t);
+  case T_STR:
+    return sizeof(const char *);
+  default:
+    return 0;
+  }
+}
+
+static size_t components(const char *pattern) {
+  size_t n = 1;
+  for (const char *c = pattern; *c; c++)
+    n += *c == '.';
+  return n;
+}
+
+/* The entry that name spells; *index gets the number a "*" matched. -1: no
+ * such name. */
+static int je_lookup(const char *name, size_t *index) {
+  if (!name) return -1;
+  for (int e = 0; e < N_COUNT; e++) {
+    const char *p = g_names[e].name, *q = name;
+    bool ok = true;
+    while (ok && *p) {
+      if (*p == '*') {
+        if (*q < '0' || *q > '9') {
+          ok = false;
+          break;
+        }
+        size_t v = 0;
+        while (*q >= '0' && *q <= '9' && v < 1000000)
+          v = v * 10 + (size_t)(*q++ - '0');
+        *index = v;
+        p++;
+      } else if (*p++ != *q++) {
+        ok = false;
+      }
+    }
+    if (ok && !*q) return e;
+  }
+  return -1;
+}
+
+static void put(void *oldp, size_t *oldlenp, const void *v, size_t n, int *ret) {
+  if (*oldlenp != n) {
+    size_t k = *oldlenp < n ? *oldlenp : n;
+    memcpy(oldp, v, k);
+    *oldlenp = k;
+    *ret = EINVAL;
+    return;
+  }
+  memcpy(oldp, v, n);
+}
+
+static int je_ctl(int e, size_t index, void *oldp, size_t *oldlenp, void *newp, size_t newlen) {
+  je_type_t t = g_names[e].type;
+  bool reading = oldp && oldlenp, writing = newp != NULL;
+  if (t == T_VOID) {
+    if (oldp || oldlenp || newp || newlen) return EPERM;
+  } else {
+    if ((oldp || oldlenp) && !g_names[e].readable) return EPERM;
+    if ((newp || newlen) && !g_names[e].writable) return EPERM;
+    if (writing && newlen != type_size(t)) return EINVAL;
+  }
+  hak_init();
+  int ret = 0;
+  union {
+    bool b;
+    unsigned u;
+    size_t z;
+    uint64_t q;
+    const char *s;
+  } v;
+  memset(&v, 0, sizeof v);
+  switch ((je_name_t)e) {
+  case N_VERSION:
+    v.s = "hakmem-" HAK_VERSION;
+    break;
+  case N_EPOCH:
+    hak_lock(&g_je_lock);
+    if (writing || !g_je.taken) {
+      je_refresh_locked();
+      if (writing) g_je.epoch++;
+    }
+    v.q = g_je.epoch;
+    hak_unlock(&g_je_lock);
+    break;
+  case N_CONFIG_STATS:
+    v.b = true;
+    break;
+  case N_OPT_PROF:
+    v.b = g_cfg.prof != 0;
+    break;
+  case N_PROF_DUMP: {
+    const char *path = writing ? *(const char *const *)newp : NULL;
+    if (hak_prof_dump(path) != 0) return EFAULT;
+    return 0;
+  }
+  case N_BACKGROUND:
+    v.b = g_cfg.background != 0;
+    break;
+  case N_NARENAS:
+    v.u = JE_NARENAS;
+    break;
+  case N_PAGE:
+    v.z = HAK_PAGE;
+    break;
+  case N_QUANTUM:
+    v.z = 16;
+    break;
+  case N_ARENA_PURGE:
+    if (index != 0 && index != JE_NARENAS && index != JE_ARENAS_ALL) return EFAULT;
+    hak_malloc_trim(0);
+    return 0;
+  case N_TCACHE_FLUSH:
+    if (t_heap != &g_empty_heap) hak_heap_flush(t_heap);
+    return 0;
+  default: /* the statistics as of the last epoch */
+    hak_lock(&g_je_lock);
+    if (!g_je.taken) je_refresh_locked();
+    v.z = e == N_ALLOCATED  ? g_je.allocated
+          : e == N_ACTIVE   ? g_je.active
+          : e == N_RESIDENT ? g_je.resident
+          : e == N_MAPPED   ? g_je.mapped
+                            : g_je.retained;
+    hak_unlock(&g_je_lock);
+    break;
+  }
+  if (reading) put(oldp, oldlenp, &v, type_size(t), &ret);
+  return ret;
+}
+
+HAK_API int hak_mallctl(const char *name, void *oldp, size_t *oldlenp, void *newp, size_t newlen) {
+  size_t index = 0;
+  int e = je_lookup(name, &index);
+  return e < 0 ? ENOENT : je_ctl(e, index, oldp, oldlenp, newp, newlen);
+}
+
+/* A MIB has one number per component, as jemalloc's: the entry, then each
+ * component's own number (an arena index where the name has one, else 0),
+ * so that a program may set mib[1] to pick another arena. */
+HAK_API int hak_mallctlnametomib(const char *name, size_t *mibp, size_t *miblenp) {
+  size_t index = 0;
+  int e = je_lookup(name, &index);
+  if (e < 0) return ENOENT;
+  if (!mibp || !miblenp) return EINVAL;
+  size_t n = components(g_names[e].name);
+  if (*miblenp < n) return ENOENT; /* partial MIBs: not kept */
+  const char *p = g_names[e].name;
+  for (size_t i = 0; i < n; i++) {
+    mibp[i] = i == 0 ? (size_t)e : (*p == '*' ? index : 0);
+    while (*p && *p != '.')
+      p++;
+    if (*p) p++;
+  }
+  *miblenp = n;
+  return 0;
+}
+
+HAK_API int hak_mallctlbymib(const size_t *mib, size_t miblen, void *oldp, size_t *oldlenp,
+                             void *newp, size_t newlen) {
+  if (!mib || !miblen || mib[0] >= N_COUNT) return ENOENT;
+  int e = (int)mib[0];
+  size_t n = components(g_names[e].name);
+  if (miblen != n) return ENOENT;
+  size_t index = 0;
+  const char *p = g_names[e].name;
+  for (size_t i = 0; i < n; i++) {
+    if (*p == '*') index = mib[i];
+    while (*p && *p != '.')
+      p++;
+    if (*p) p++;
+  }
+  return je_ctl(e, index, oldp, oldlenp, newp, newlen);
+}
