@@ -2,6 +2,7 @@
  * the process (or the library constructor, whichever comes first) runs it;
  * the first malloc of every other thread only creates that thread's heap. */
 #include "base/init.h"
+#include "api/jemalloc.h"
 #include "backend/arena.h"
 #include "backend/big.h"
 #include "backend/guard.h"
@@ -48,6 +49,7 @@ static void atfork_child(void) {
   hak_housekeep_atfork_child();
   hak_heap_atfork_child();
   hak_stats_reset_locks();
+  hak_je_atfork_child();
   hak_ace_reset_lock();
   hak_prof_atfork_child();
 }

@@ -8,6 +8,7 @@
  * and jemalloc would set up its own arenas and background thread for
  * nothing. Tcache and arena bits of the flags are accepted and ignored:
  * hakmem's thread caches and heaps are not chosen by the caller. */
+#include "api/jemalloc.h"
 #include "hakmem.h"
 #include "base/common.h"
 #include "base/config.h"
@@ -140,6 +141,8 @@ static struct {
   size_t allocated, active, resident, mapped, retained;
 } g_je;
 static hak_lock_t g_je_lock = HAK_LOCK_INIT;
+
+void hak_je_atfork_child(void) { hak_lock_reset(&g_je_lock); }
 
 static void je_refresh_locked(void) {
   hak_snap_lock();
