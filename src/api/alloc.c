@@ -18,7 +18,6 @@
 #include <string.h>
 #include <unistd.h>
 
-#define HAK_MAX_REQUEST ((size_t)PTRDIFF_MAX)
 /* realloc growing a slab block to this size or more moves it to the Big tier. */
 #ifndef HAK_REALLOC_BIG
 #define HAK_REALLOC_BIG ((size_t)128 << 10)

@@ -28,8 +28,6 @@
 #define JE_ARENAS_ALL 4096 /* MALLCTL_ARENAS_ALL: every arena */
 #define JE_NARENAS 1u      /* one arena as jemalloc counts them: all of hakmem's heap */
 
-#define MAX_REQUEST ((size_t)PTRDIFF_MAX)
-
 static size_t flags_align(int flags) {
   unsigned lg = (unsigned)flags & JE_LG_ALIGN_MASK;
   return lg ? (size_t)1 << (lg < 63 ? lg : 63) : 0;
@@ -41,11 +39,11 @@ static size_t flags_align(int flags) {
  * that malloc_usable_size then says. 0: no block can be that large. */
 static size_t usable_for(size_t n, size_t align) {
   if (!n) n = 1;
-  if (n > MAX_REQUEST || align > MAX_REQUEST / 2) return 0;
+  if (n > HAK_MAX_REQUEST || align > HAK_MAX_REQUEST / 2) return 0;
   hak_init();
   int c = align <= 16 ? hak_size_to_class(n) : hak_class_for_aligned(n, align);
   if (c >= 0) return g_class[c].size;
-  if (n > MAX_REQUEST - HAK_PAGE) return 0;
+  if (n > HAK_MAX_REQUEST - HAK_PAGE) return 0;
   return hak_align_up(n, HAK_PAGE);
 }
 
@@ -227,6 +225,13 @@ static size_t components(const char *pattern) {
   return n;
 }
 
+/* Whether component i of entry e's name is the "*" of a number. */
+static bool is_number(int e, size_t i) {
+  const char *p = g_names[e].name;
+  for (; i && *p; p++) i -= *p == '.';
+  return *p == '*';
+}
+
 /* The entry that name spells; *index gets the number a "*" matched. -1: no
  * such name. */
 static int je_lookup(const char *name, size_t *index) {
@@ -359,13 +364,8 @@ HAK_API int hak_mallctlnametomib(const char *name, size_t *mibp, size_t *miblenp
   if (!mibp || !miblenp) return EINVAL;
   size_t n = components(g_names[e].name);
   if (*miblenp < n) return ENOENT; /* partial MIBs: not kept */
-  const char *p = g_names[e].name;
-  for (size_t i = 0; i < n; i++) {
-    mibp[i] = i == 0 ? (size_t)e : (*p == '*' ? index : 0);
-    while (*p && *p != '.')
-      p++;
-    if (*p) p++;
-  }
+  for (size_t i = 0; i < n; i++)
+    mibp[i] = i == 0 ? (size_t)e : (is_number(e, i) ? index : 0);
   *miblenp = n;
   return 0;
 }
@@ -377,12 +377,7 @@ HAK_API int hak_mallctlbymib(const size_t *mib, size_t miblen, void *oldp, size_
   size_t n = components(g_names[e].name);
   if (miblen != n) return ENOENT;
   size_t index = 0;
-  const char *p = g_names[e].name;
-  for (size_t i = 0; i < n; i++) {
-    if (*p == '*') index = mib[i];
-    while (*p && *p != '.')
-      p++;
-    if (*p) p++;
-  }
+  for (size_t i = 1; i < n; i++)
+    if (is_number(e, i)) index = mib[i];
   return je_ctl(e, index, oldp, oldlenp, newp, newlen);
 }

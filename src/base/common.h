@@ -16,6 +16,8 @@
 #define HAK_SLOT_SIZE ((size_t)1 << HAK_SLOT_SHIFT)
 #define HAK_SLOTS 32 /* slot 0 holds the header */
 #define HAK_PAGE 4096
+/* The largest request any allocation call accepts (larger: ENOMEM). */
+#define HAK_MAX_REQUEST ((size_t)PTRDIFF_MAX)
 #define HAK_ADDR_BITS 47 /* user-space addresses we register */
 
 #define HAK_LIKELY(x) __builtin_expect(!!(x), 1)
