@@ -1,6 +1,7 @@
 /* The hak_* API: malloc, free and the rest of the family. Size picks the
  * tier: one compare for Tiny, one more for MidPool, one more for LargePool,
  * each followed by one table lookup; everything larger is Big. */
+#include "api/alloc.h"
 #include "hakmem.h"
 #include "backend/arena.h"
 #include "backend/big.h"
@@ -13,6 +14,7 @@
 #include "diag/prof.h"
 #include "frontend/heap.h"
 #include "mem/size_class.h"
+#include "os/os.h"
 
 #include <errno.h>
 #include <string.h>
@@ -125,6 +127,21 @@ HAK_API int hak_owns(const void *p) {
 
 /* --- calloc, realloc ------------------------------------------------------- */
 
+/* Past this many bytes, zeroing by MADV_DONTNEED (a few microseconds, and
+ * a page is faulted in only if the program touches it) costs less than
+ * writing the range (over 100 microseconds, and every page resident). */
+#define ZERO_BY_OS ((size_t)2 * HAK_SS_SIZE)
+
+void hak_zero(void *p, size_t n) {
+  uintptr_t a = (uintptr_t)p, lo = hak_align_up(a, HAK_PAGE), hi = (a + n) & ~(uintptr_t)(HAK_PAGE - 1);
+  if (n >= ZERO_BY_OS && hi > lo && hak_os_zero((void *)lo, hi - lo)) {
+    memset(p, 0, lo - a);
+    memset((void *)hi, 0, a + n - hi);
+    return;
+  }
+  memset(p, 0, n);
+}
+
 /* A known-zero block has never been touched. Its first read would map the
  * kernel's zero page, and the write that follows would copy it and flush
  * the TLB of every CPU running the process: two faults and an IPI where a
@@ -158,7 +175,7 @@ HAK_API void *hak_calloc(size_t n, size_t size) {
     }
   }
   if (p && !zero)
-    memset(p, 0, total);
+    hak_zero(p, total);
   else if (p && total <= HAK_LARGE_LIMIT)
     prefault_zero(p, total);
   return p;
@@ -248,6 +265,23 @@ static void *aligned_impl(size_t align, size_t n) {
   if (c >= 0) return hak_heap_alloc((unsigned)c, g_class[c].size);
   bool zero;
   return big_alloc(n ? n : 1, align, &zero);
+}
+
+/* mallocx's MALLOCX_ZERO (api/jemalloc.c): every usable byte is zero, and
+ * memory known to be fresh from the OS is not written, so that an untouched
+ * block stays untouched. */
+void *hak_alloc_zeroed(size_t n, size_t align) {
+  if (n > HAK_MAX_REQUEST || align > HAK_MAX_REQUEST / 2) {
+    errno = ENOMEM;
+    return NULL;
+  }
+  hak_init();
+  if (!n) n = 1;
+  int c = align <= 16 ? hak_size_to_class(n) : hak_class_for_aligned(n, align);
+  bool zero = false;
+  void *p = c >= 0 ? hak_heap_alloc_zero_aware(t_heap, (unsigned)c, &zero) : big_alloc(n, align, &zero);
+  if (p && !zero) hak_zero(p, hak_malloc_usable_size(p));
+  return p;
 }
 
 HAK_API int hak_posix_memalign(void **out, size_t align, size_t n) {

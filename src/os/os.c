@@ -62,6 +62,15 @@ bool hak_os_decommit(void *p, size_t size) {
   return ok;
 }
 
+bool hak_os_zero(void *p, size_t size) {
+  int saved = errno;
+  bool ok = !os_fails(HAK_OS_FAIL_ADVISE) && madvise(p, size, MADV_DONTNEED) == 0;
+  errno = saved;
+  hak_cnt_add(&g_stats.madvise_calls, 1);
+  if (ok) hak_cnt_add(&g_stats.madvise_bytes, size);
+  return ok;
+}
+
 void hak_os_hugepage(void *p, size_t size, bool on) {
 #if defined(MADV_HUGEPAGE) && defined(MADV_NOHUGEPAGE)
   int saved = errno;

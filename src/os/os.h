@@ -12,6 +12,9 @@ void hak_os_unmap(void *p, size_t size);
 /* Contents become zero (or undefined with MADV_FREE); false if the OS
  * refused, and then they are what they were. */
 bool hak_os_decommit(void *p, size_t size);
+/* Contents become zero (MADV_DONTNEED, whatever HAKMEM_MADV_FREE says);
+ * false if the OS refused. */
+bool hak_os_zero(void *p, size_t size);
 bool hak_os_remap_inplace(void *p, size_t old_size, size_t new_size);
 /* Moves the pages of [p, p + size) to dst, a mapping the caller holds, which
  * they replace. With keep_source, [p, p + size) stays mapped, empty
