@@ -273,7 +273,7 @@ HAK_API int hak_malloc_info(int options, FILE *fp) {
   if (options != 0) return EINVAL;
   if (!fp) return EINVAL;
   hak_init();
-  hak_sink_t k = {-1, fp, 0, 0, NULL, NULL};
+  hak_sink_t k = {.fd = -1, .f = fp};
   hak_report_lock();
   hak_snap_lock();
   hak_snap_take(&g_snap, HAK_SNAP_WALK);

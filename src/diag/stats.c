@@ -235,7 +235,7 @@ HAK_API struct hak_mallinfo hak_mallinfo2(void) {
 
 /* --- output ----------------------------------------------------------------- */
 
-static char g_out[16384 + 1]; /* + the NUL that a callback sink gets */
+static char g_out[16384];
 static hak_lock_t g_report_lock = HAK_LOCK_INIT;
 void hak_report_lock(void) { hak_lock(&g_report_lock); }
 void hak_report_unlock(void) { hak_unlock(&g_report_lock); }
@@ -245,10 +245,13 @@ void hak_sink_flush(hak_sink_t *k) {
   size_t n = k->len;
   k->len = 0;
   if (k->cb) {
-    if (n) {
-      g_out[n] = 0;
-      k->cb(k->cb_arg, g_out);
-    }
+    char *t = n && !k->err ? hak_realloc(k->text, k->text_len + n + 1) : k->text;
+    if (n && !t) k->err = 1;
+    if (!n || !t) return;
+    memcpy(t + k->text_len, p, n);
+    k->text_len += n;
+    t[k->text_len] = 0;
+    k->text = t;
     return;
   }
   if (k->f) {
@@ -274,7 +277,7 @@ void hak_sink_printf(hak_sink_t *k, const char *fmt, ...) {
   size_t n = hak_vfmt(tmp, sizeof tmp, fmt, ap);
   va_end(ap);
   if (n >= sizeof tmp) n = sizeof tmp - 1;
-  if (k->len + n > sizeof g_out - 1) hak_sink_flush(k);
+  if (k->len + n > sizeof g_out) hak_sink_flush(k);
   memcpy(g_out + k->len, tmp, n);
   k->len += n;
 }
@@ -359,18 +362,22 @@ static int write_sink(hak_sink_t k, int format) {
   hak_sink_flush(&k);
   if (k.f) fflush(k.f);
   hak_unlock(&g_report_lock);
+  if (k.cb) {
+    if (k.text && !k.err) k.cb(k.cb_arg, k.text);
+    hak_free(k.text);
+  }
   return k.err ? -1 : 0;
 }
 
 static int write_stats(int fd, FILE *f, int format) {
-  hak_sink_t k = {fd, f, 0, 0, NULL, NULL};
+  hak_sink_t k = {.fd = fd, .f = f};
   return write_sink(k, format);
 }
 
 HAK_API int hak_stats_write(void (*write_cb)(void *arg, const char *text), void *arg, int json) {
   hak_init();
   if (!write_cb) return write_stats(2, NULL, json ? HAK_STATS_JSON : HAK_STATS_TEXT);
-  hak_sink_t k = {-1, NULL, 0, 0, write_cb, arg};
+  hak_sink_t k = {.fd = -1, .cb = write_cb, .cb_arg = arg};
   return write_sink(k, json ? HAK_STATS_JSON : HAK_STATS_TEXT);
 }
 

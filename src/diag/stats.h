@@ -42,14 +42,18 @@ void hak_snap_unlock(void);
 void hak_snap_take(hak_snap_t *s, unsigned flags); /* with hak_snap_lock held */
 
 /* An output buffer (static, under the report lock) written with write(2)
- * to fd, or to f when fd < 0, or handed to cb. Flushed whenever it fills. */
+ * to fd, or to f when fd < 0, or kept for cb. Flushed whenever it fills. */
 typedef struct hak_sink {
   int fd;
   FILE *f;
   size_t len;
   int err;
-  void (*cb)(void *, const char *); /* instead of fd and f: gets each chunk NUL-terminated */
+  /* instead of fd and f: the whole text, NUL-terminated, once the report's
+   * locks are released (the caller's code may call back into hakmem) */
+  void (*cb)(void *, const char *);
   void *cb_arg;
+  char *text; /* the text so far (hak_malloc'ed), for cb */
+  size_t text_len;
 } hak_sink_t;
 void hak_report_lock(void);
 void hak_report_unlock(void);
