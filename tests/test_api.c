@@ -2,11 +2,12 @@
  *
  * Sizes 0..64 MiB with the tier boundaries, alignments 1..4 MiB (size equal
  * to the alignment included), errno on every failure, realloc content across
- * every pair of boundary sizes, calloc zeroing of dirty reused blocks,
+ * every pair of boundary sizes, calloc zeroing of dirty reused blocks (and
+ * the untouched pages of reused blocks left untouched),
  * malloc_usable_size, mallinfo2, malloc_stats, malloc_trim, and the proof that
  * every block comes from hakmem (hak_owns, statistics).
  */
-#include "hk_test.h"
+#include "hk_proc.h"
 
 #define KiB ((size_t)1024)
 #define MiB ((size_t)1024 * 1024)
@@ -241,6 +242,70 @@ static void test_calloc(void) {
   errno = 0;
   void *q = calloc(1, SIZE_MAX);
   CHECK(q == NULL && errno == ENOMEM, "calloc(1, SIZE_MAX) = %p errno %d", q, errno);
+}
+
+/* calloc of reused blocks, which are not known to be zero, for each tier:
+ * whatever the program wrote into them before (every page, every other
+ * page, or one word at each end), every byte reads zero; and the pages it
+ * never touched stay untouched. stress-ng's shape: a word written per
+ * calloc'ed block. Zeroing them with memset would fault in every page. */
+static void test_calloc_reused(void) {
+  static const size_t sizes[] = {16 * KiB, 20 * KiB + 100, 40000, 64 * KiB, 300000, 1 * MiB + 5000, 3 * MiB, 5 * MiB};
+  enum { ROUNDS = 48, MAXK = 2048 };
+  static unsigned char *v[MAXK];
+  for (size_t c = 0; c < sizeof sizes / sizeof sizes[0]; c++) {
+    size_t n = sizes[c], k = 32 * MiB / n;
+    if (k < 6) k = 6;
+    if (k > MAXK) k = MAXK;
+    uint64_t rss0 = hk_rss_bytes();
+    /* one word at each end: the pages between are never touched (calloc may
+     * fault in the pages of a block fresh from the OS: they are zero, and a
+     * program that reads them first would fault twice; so the blocks are
+     * malloc'ed first) */
+    for (size_t i = 0; i < k; i++) {
+      v[i] = malloc(n);
+      REQUIRE(v[i], "malloc(%zu) failed", n);
+      n_allocs++;
+      *(uint64_t *)v[i] = 1;
+      *(uint64_t *)(v[i] + (n - 8) / 8 * 8) = 1;
+    }
+    for (size_t i = 0; i < k; i++) free(v[i]);
+    for (int r = 0; r < ROUNDS; r++) {
+      for (size_t i = 0; i < k; i++) {
+        v[i] = calloc(1, n);
+        REQUIRE(v[i], "calloc(1, %zu) failed", n);
+        n_allocs++;
+        uint64_t *head = (uint64_t *)v[i], *tail = (uint64_t *)(v[i] + (n - 8) / 8 * 8);
+        CHECK(*head == 0 && *tail == 0, "calloc(1, %zu) = %p (round %d) not zeroed: %#llx %#llx", n,
+              (void *)v[i], r, (unsigned long long)*head, (unsigned long long)*tail);
+        *head = ~(uint64_t)0;
+        *tail = ~(uint64_t)0;
+      }
+      if (r < ROUNDS - 1)
+        for (size_t i = 0; i < k; i++) free(v[i]);
+    }
+    uint64_t rss1 = hk_rss_bytes(), span = (uint64_t)(k * n);
+    CHECK(!HK_HAVE_PROOF || rss1 < rss0 + span / 2,
+          "%zu live calloc(1, %zu) blocks with one word written at each end: RSS grew by %" PRIu64
+          " KiB, more than half of their %" PRIu64 " KiB (their untouched pages were written)",
+          k, n, (rss1 - rss0) >> 10, span >> 10);
+    for (size_t i = 0; i < k; i++) {
+      CHECK(hk_owns(v[i]), "calloc block %p not owned", (void *)v[i]);
+      free(v[i]);
+    }
+    /* every page written, then every other one: each byte checked */
+    for (int r = 0; r < 8; r++) {
+      for (size_t i = 0; i < k; i++) {
+        v[i] = calloc(n, 1);
+        REQUIRE(v[i], "calloc(%zu, 1) failed", n);
+        n_allocs++;
+        CHECK(all_zero(v[i], n), "calloc(%zu, 1) = %p (round %d) not zeroed", n, (void *)v[i], r);
+        for (size_t o = 0; o < n; o += 4096)
+          if (r < 4 || (o / 4096) % 2) memset(v[i] + o, 0xa5, n - o < 4096 ? n - o : 4096);
+      }
+      for (size_t i = 0; i < k; i++) free(v[i]);
+    }
+  }
 }
 
 static const size_t realloc_sizes[] = {1, 8, 15, 16, 17, 100, 1024, 1040, 1041, 2000, 8192, 32768,
@@ -651,6 +716,7 @@ int main(int argc, char **argv) {
   SECTION(malloc_sweep);
   SECTION(many_small);
   SECTION(calloc);
+  SECTION(calloc_reused);
   SECTION(realloc);
   SECTION(reallocarray);
   SECTION(aligned);

@@ -127,19 +127,87 @@ HAK_API int hak_owns(const void *p) {
 
 /* --- calloc, realloc ------------------------------------------------------- */
 
-/* Past this many bytes, zeroing by MADV_DONTNEED (a few microseconds, and
- * a page is faulted in only if the program touches it) costs less than
- * writing the range (over 100 microseconds, and every page resident). */
-#define ZERO_BY_OS ((size_t)2 * HAK_SS_SIZE)
+/* Zeroing a block that is not known to be zero (calloc, MALLOCX_ZERO).
+ * memset faults in every page the block spans, also those the program will
+ * never touch: stress-ng writes one word of each calloc'ed block, and memset
+ * made the rest resident, 2 GB of RSS where jemalloc, which zeroes such
+ * blocks with MADV_DONTNEED, kept 1.4 GB. MADV_DONTNEED costs more than
+ * memset when the program then writes the pages (a TLB shootdown, then a
+ * fault per page, two when it reads first: large_heap ran 4x slower). So
+ * the program's own habit decides, per size: one zeroing in ZERO_SAMPLE
+ * leaves a few pages of its block to the OS and keeps them as a probe, and
+ * the next one asks mincore which of them the program has written since
+ * (whatever zeroed the other blocks, the probe shows only the program's
+ * writes). The share left untouched, averaged, picks how the others are
+ * zeroed: while the program writes what it callocs, only one zeroing in
+ * ZERO_SAMPLE makes system calls, and costs a few faults. */
+#define ZERO_OS_MIN ((size_t)4 * HAK_PAGE)   /* below, memset */
+#define ZERO_BY_OS ((size_t)2 * HAK_SS_SIZE) /* from here on, by the OS: more than 100 us to write */
+#define ZERO_SAMPLE 32u
+#define ZERO_SIZES 8   /* 16 KiB, 32 KiB, ..., 2 MiB and up */
+#define ZERO_ONE 1024u /* an average of 1: every page left untouched */
+#define ZERO_PROBE_PAGES 4u /* from the middle of the block: its first page is the likeliest written */
+static _Atomic uint32_t g_zero_untouched[ZERO_SIZES];
+static __thread uint32_t t_zero_tick;
+static __thread struct {
+  uintptr_t lo;
+  size_t pages;
+} t_zero_probe[ZERO_SIZES];
+
+static void zero_os_or_write(uintptr_t lo, uintptr_t hi) {
+  if (!hak_os_zero((void *)lo, hi - lo)) memset((void *)lo, 0, hi - lo);
+}
+
+/* What the program wrote into size k's probe since it was zeroed. Read at
+ * the next sampled zeroing, or sooner when the probe itself is about to be
+ * zeroed again (reused at once: the blocks of a class go last out, first
+ * in). A probe's block may have been freed or even unmapped since: mincore
+ * only reads, and what it says of a block reused by malloc still describes
+ * this program. */
+static void probe_read(unsigned k) {
+  unsigned char vec[ZERO_PROBE_PAGES];
+  size_t np = t_zero_probe[k].pages, untouched = 0;
+  t_zero_probe[k].pages = 0;
+  if (!np || !hak_os_resident((void *)t_zero_probe[k].lo, np * HAK_PAGE, vec)) return;
+  for (size_t i = 0; i < np; i++) untouched += !(vec[i] & 1);
+  uint32_t old = atomic_load_explicit(&g_zero_untouched[k], memory_order_relaxed);
+  uint32_t now = (uint32_t)(untouched * ZERO_ONE / np);
+  atomic_store_explicit(&g_zero_untouched[k], old - old / 8 + now / 8, memory_order_relaxed);
+}
 
 void hak_zero(void *p, size_t n) {
   uintptr_t a = (uintptr_t)p, lo = hak_align_up(a, HAK_PAGE), hi = (a + n) & ~(uintptr_t)(HAK_PAGE - 1);
-  if (n >= ZERO_BY_OS && hi > lo && hak_os_zero((void *)lo, hi - lo)) {
-    memset(p, 0, lo - a);
-    memset((void *)hi, 0, a + n - hi);
+  if (n < ZERO_OS_MIN || hi <= lo) {
+    memset(p, 0, n);
     return;
   }
-  memset(p, 0, n);
+  memset(p, 0, lo - a);
+  memset((void *)hi, 0, a + n - hi);
+  if (n >= ZERO_BY_OS) {
+    zero_os_or_write(lo, hi);
+    return;
+  }
+  unsigned k = (unsigned)(63 - __builtin_clzll(n)) - 14; /* n >= 16 KiB: 0 */
+  if (k >= ZERO_SIZES) k = ZERO_SIZES - 1;
+  if (t_zero_probe[k].lo - lo < hi - lo) probe_read(k); /* the probe lies in this block */
+  bool by_os = atomic_load_explicit(&g_zero_untouched[k], memory_order_relaxed) > ZERO_ONE / 2;
+  uintptr_t w0 = hi, w1 = hi; /* the probe's pages, if this block is one */
+  if (t_zero_tick++ % ZERO_SAMPLE == 0) {
+    probe_read(k);
+    size_t np = (hi - lo) / HAK_PAGE, w = np < ZERO_PROBE_PAGES ? np : ZERO_PROBE_PAGES;
+    w0 = lo + (np - w) / 2 * HAK_PAGE;
+    w1 = w0 + w * HAK_PAGE;
+    zero_os_or_write(w0, w1);
+    t_zero_probe[k].lo = w0;
+    t_zero_probe[k].pages = w;
+  }
+  if (by_os) {
+    if (w0 > lo) zero_os_or_write(lo, w0);
+    if (hi > w1) zero_os_or_write(w1, hi);
+  } else {
+    memset((void *)lo, 0, w0 - lo);
+    memset((void *)w1, 0, hi - w1);
+  }
 }
 
 /* A known-zero block has never been touched. Its first read would map the

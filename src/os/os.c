@@ -71,6 +71,13 @@ bool hak_os_zero(void *p, size_t size) {
   return ok;
 }
 
+bool hak_os_resident(void *p, size_t size, unsigned char *vec) {
+  int saved = errno;
+  bool ok = !os_fails(HAK_OS_FAIL_ADVISE) && mincore(p, size, vec) == 0;
+  errno = saved;
+  return ok;
+}
+
 void hak_os_hugepage(void *p, size_t size, bool on) {
 #if defined(MADV_HUGEPAGE) && defined(MADV_NOHUGEPAGE)
   int saved = errno;
