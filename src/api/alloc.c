@@ -132,43 +132,45 @@ HAK_API int hak_owns(const void *p) {
  * never touch: stress-ng writes one word of each calloc'ed block, and memset
  * made the rest resident, 2 GB of RSS where jemalloc, which zeroes such
  * blocks with MADV_DONTNEED, kept 1.4 GB. MADV_DONTNEED costs more than
- * memset when the program then writes the pages (a TLB shootdown, then a
+ * memset when the program then uses the pages (a TLB shootdown, then a
  * fault per page, two when it reads first: large_heap ran 4x slower). So
- * the program's own habit decides, per size: one zeroing in ZERO_SAMPLE
- * leaves a few pages of its block to the OS and keeps them as a probe, and
- * the next one asks mincore which of them the program has written since
- * (whatever zeroed the other blocks, the probe shows only the program's
- * writes). The share left untouched, averaged, picks how the others are
- * zeroed: while the program writes what it callocs, only one zeroing in
- * ZERO_SAMPLE makes system calls, and costs a few faults. */
+ * the program's own habit decides, per power-of-two size: one zeroing in
+ * ZERO_SAMPLE of that size leaves a few pages from the middle of its block
+ * to the OS and keeps them as a probe, and the next such sampled zeroing
+ * asks mincore which of them the program has touched since (whatever
+ * zeroed the other blocks, the probe shows only the program's use). The
+ * share left untouched, averaged, picks how the others are zeroed: while
+ * the program uses what it callocs, only one zeroing in ZERO_SAMPLE makes
+ * system calls, and costs a few faults. Where huge pages are asked for,
+ * memset: a partial MADV_DONTNEED would split them. */
 #define ZERO_OS_MIN ((size_t)4 * HAK_PAGE)   /* below, memset */
 #define ZERO_BY_OS ((size_t)2 * HAK_SS_SIZE) /* from here on, by the OS: more than 100 us to write */
 #define ZERO_SAMPLE 32u
 #define ZERO_SIZES 8   /* 16 KiB, 32 KiB, ..., 2 MiB and up */
 #define ZERO_ONE 1024u /* an average of 1: every page left untouched */
-#define ZERO_PROBE_PAGES 4u /* from the middle of the block: its first page is the likeliest written */
+#define ZERO_PROBE_PAGES 4u /* from the middle of the block: its first page is the likeliest used */
 static _Atomic uint32_t g_zero_untouched[ZERO_SIZES];
-static __thread uint32_t t_zero_tick;
 static __thread struct {
-  uintptr_t lo;
-  size_t pages;
-} t_zero_probe[ZERO_SIZES];
+  uintptr_t lo; /* the probe's first page */
+  uint32_t pages; /* 0: no probe */
+  uint32_t tick;
+} t_zero[ZERO_SIZES];
 
 static void zero_os_or_write(uintptr_t lo, uintptr_t hi) {
   if (!hak_os_zero((void *)lo, hi - lo)) memset((void *)lo, 0, hi - lo);
 }
 
-/* What the program wrote into size k's probe since it was zeroed. Read at
- * the next sampled zeroing, or sooner when the probe itself is about to be
- * zeroed again (reused at once: the blocks of a class go last out, first
- * in). A probe's block may have been freed or even unmapped since: mincore
- * only reads, and what it says of a block reused by malloc still describes
- * this program. */
+/* What the program did with size k's probe since it was zeroed. Read at the
+ * next sampled zeroing of size k, or sooner when a block holding the probe
+ * is about to be zeroed again (reused at once: the blocks of a class go
+ * last out, first in). A probe's block may have been freed or even unmapped
+ * since: mincore only reads, and what it says of a block reused by malloc
+ * still describes this program. */
 static void probe_read(unsigned k) {
   unsigned char vec[ZERO_PROBE_PAGES];
-  size_t np = t_zero_probe[k].pages, untouched = 0;
-  t_zero_probe[k].pages = 0;
-  if (!np || !hak_os_resident((void *)t_zero_probe[k].lo, np * HAK_PAGE, vec)) return;
+  size_t np = t_zero[k].pages, untouched = 0;
+  t_zero[k].pages = 0;
+  if (!np || !hak_os_resident((void *)t_zero[k].lo, np * HAK_PAGE, vec)) return;
   for (size_t i = 0; i < np; i++) untouched += !(vec[i] & 1);
   uint32_t old = atomic_load_explicit(&g_zero_untouched[k], memory_order_relaxed);
   uint32_t now = (uint32_t)(untouched * ZERO_ONE / np);
@@ -177,7 +179,7 @@ static void probe_read(unsigned k) {
 
 void hak_zero(void *p, size_t n) {
   uintptr_t a = (uintptr_t)p, lo = hak_align_up(a, HAK_PAGE), hi = (a + n) & ~(uintptr_t)(HAK_PAGE - 1);
-  if (n < ZERO_OS_MIN || hi <= lo) {
+  if (n < ZERO_OS_MIN || hi <= lo || (n < ZERO_BY_OS && g_cfg.thp != HAK_THP_OFF)) {
     memset(p, 0, n);
     return;
   }
@@ -189,24 +191,26 @@ void hak_zero(void *p, size_t n) {
   }
   unsigned k = (unsigned)(63 - __builtin_clzll(n)) - 14; /* n >= 16 KiB: 0 */
   if (k >= ZERO_SIZES) k = ZERO_SIZES - 1;
-  if (t_zero_probe[k].lo - lo < hi - lo) probe_read(k); /* the probe lies in this block */
+  if (t_zero[k].pages && t_zero[k].lo - lo < hi - lo) probe_read(k); /* the probe starts in this block */
   bool by_os = atomic_load_explicit(&g_zero_untouched[k], memory_order_relaxed) > ZERO_ONE / 2;
-  uintptr_t w0 = hi, w1 = hi; /* the probe's pages, if this block is one */
-  if (t_zero_tick++ % ZERO_SAMPLE == 0) {
-    probe_read(k);
-    size_t np = (hi - lo) / HAK_PAGE, w = np < ZERO_PROBE_PAGES ? np : ZERO_PROBE_PAGES;
-    w0 = lo + (np - w) / 2 * HAK_PAGE;
-    w1 = w0 + w * HAK_PAGE;
-    zero_os_or_write(w0, w1);
-    t_zero_probe[k].lo = w0;
-    t_zero_probe[k].pages = w;
+  if (t_zero[k].tick++ % ZERO_SAMPLE) {
+    if (by_os)
+      zero_os_or_write(lo, hi);
+    else
+      memset((void *)lo, 0, hi - lo);
+    return;
   }
-  if (by_os) {
-    if (w0 > lo) zero_os_or_write(lo, w0);
-    if (hi > w1) zero_os_or_write(w1, hi);
-  } else {
-    memset((void *)lo, 0, w0 - lo);
-    memset((void *)w1, 0, hi - w1);
+  probe_read(k);
+  size_t np = (hi - lo) / HAK_PAGE, w = np < ZERO_PROBE_PAGES ? np : ZERO_PROBE_PAGES;
+  uintptr_t w0 = lo + (np - w) / 2 * HAK_PAGE, w1 = w0 + w * HAK_PAGE;
+  bool probed = hak_os_zero((void *)(by_os ? lo : w0), by_os ? hi - lo : w1 - w0);
+  if (!probed || !by_os) { /* memset around the probe, or all of it if the OS refused */
+    memset((void *)lo, 0, (probed ? w0 : hi) - lo);
+    if (probed) memset((void *)w1, 0, hi - w1);
+  }
+  if (probed) {
+    t_zero[k].lo = w0;
+    t_zero[k].pages = (uint32_t)w;
   }
 }
 

@@ -16,7 +16,8 @@ bool hak_os_decommit(void *p, size_t size);
  * false if the OS refused. */
 bool hak_os_zero(void *p, size_t size);
 /* mincore: vec[i] & 1 says whether page i of [p, p + size) (p page-aligned)
- * is resident. A page swapped out reads as absent. False if the OS refused. */
+ * is mapped: written, or read (the zero page). A page swapped out reads as
+ * absent. False if the OS refused (not fault-injected: it changes nothing). */
 bool hak_os_resident(void *p, size_t size, unsigned char *vec);
 bool hak_os_remap_inplace(void *p, size_t old_size, size_t new_size);
 /* Moves the pages of [p, p + size) to dst, a mapping the caller holds, which
