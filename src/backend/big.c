@@ -493,6 +493,32 @@ bool hak_bigcache_expire(void) {
   return any;
 }
 
+/* A SuperSlab that needs memory while BigCache holds resident runs takes
+ * one of their chunks rather than fault in a new one beside them: a program
+ * that frees its big buffers and then grows its small objects (sqlite's
+ * VACUUM) peaks at the larger of the two, not at their sum. */
+void *hak_bigcache_take_chunk(void) {
+  if (!atomic_load_explicit(&g_cache_oldest, memory_order_relaxed)) return NULL;
+  void *c = NULL;
+  hak_lock(&g_big_lock);
+  hak_big_t *h = g_cache_old;
+  while (h && !h->arena) h = h->prev; /* towards the newer */
+  if (h && h->map_size == CHUNK) {
+    cache_remove(h);
+    desc_clear(h);
+    c = (void *)h->base;
+  } else if (h) {
+    h->map_size -= CHUNK;
+    h->user_size = h->req_size = h->map_size;
+    g_cache_bytes -= CHUNK;
+    c = (void *)(h->base + h->map_size);
+  }
+  hak_unlock(&g_big_lock);
+  /* slot 0 leaves the count: the SuperSlab counts its header page */
+  if (c) hak_os_commit_add(-(int64_t)HAK_SLOT_SIZE);
+  return c;
+}
+
 bool hak_bigcache_held(void) {
   return atomic_load_explicit(&g_cache_oldest, memory_order_relaxed) != 0;
 }

@@ -7,6 +7,7 @@
  * longest UNUSED run, and memory goes back to the OS by age (hak_sp_decay),
  * never by a walk on the free path. */
 #include "backend/shared_pool.h"
+#include "backend/big.h"
 #include "base/config.h"
 #include "base/counters.h"
 #include "base/lock.h"
@@ -153,6 +154,16 @@ static int claim_slots(hak_ss_t *ss, unsigned n, bool *fresh) {
   return first;
 }
 
+/* ss has UNUSED slots that hold memory: release_dirty will find it (under
+ * g_sp_lock). */
+static void dirty_note_locked(hak_ss_t *ss) {
+  if (ss->on_dirty) return;
+  ss->on_dirty = 1;
+  ss->dirty_next = g_dirty;
+  g_dirty = ss;
+  atomic_fetch_add_explicit(&g_dirty_count, 1, memory_order_relaxed);
+}
+
 /* Gives a slab's slots back to its SuperSlab as UNUSED (under g_sp_lock);
  * decommitted says whether its memory went back to the OS (clean) or stays
  * (dirty). */
@@ -166,12 +177,7 @@ static void slots_unuse_locked(hak_slab_t *head, bool decommitted) {
     atomic_fetch_or_explicit(&ss->decommitted_mask, m, memory_order_relaxed);
   } else {
     atomic_fetch_or_explicit(&ss->dirty_mask, m, memory_order_release);
-    if (!ss->on_dirty) {
-      ss->on_dirty = 1;
-      ss->dirty_next = g_dirty;
-      g_dirty = ss;
-      atomic_fetch_add_explicit(&g_dirty_count, 1, memory_order_relaxed);
-    }
+    dirty_note_locked(ss);
   }
   atomic_fetch_or_explicit(&ss->unused_mask, m, memory_order_release);
   room_update(ss);
@@ -278,12 +284,15 @@ hak_slab_t *hak_sp_acquire(unsigned cls) {
     hak_unlock(&g_sp_lock);
     if (!freed) break;
   }
-  /* Stage 3: a new SuperSlab. */
-  hak_ss_t *ss = hak_ss_new();
+  /* Stage 3: a new SuperSlab, in a chunk of a cached Big run if one is
+   * resident there (hak_bigcache_take_chunk). */
+  bool zero;
+  hak_ss_t *ss = hak_ss_new(hak_bigcache_take_chunk(), &zero);
   if (!ss) return NULL;
   bool fresh = false;
   hak_lock(&g_sp_lock);
   int first = claim_slots(ss, n, &fresh);
+  if (!zero) dirty_note_locked(ss); /* its other slots hold memory: decay gives it back */
   hak_unlock(&g_sp_lock);
   hak_cnt_add(&g_stats.sp_stage[2], 1);
   HAK_TRACE("hakmem: new SuperSlab %p for class %u", (void *)ss, (uint64_t)cls);

@@ -25,11 +25,12 @@ static bool ss_wants_hugepage(void) {
 #endif
 }
 
-hak_ss_t *hak_ss_new(void) {
-  bool zero;
-  hak_ss_t *ss = hak_arena_alloc(1, &zero);
+hak_ss_t *hak_ss_new(void *chunk, bool *zero_out) {
+  bool zero = false;
+  hak_ss_t *ss = chunk ? chunk : hak_arena_alloc(1, &zero);
+  *zero_out = zero;
   if (!ss) return NULL;
-  if (!zero) memset(ss, 0, HAK_SS_HEADER); /* a decommit failed: old contents */
+  if (!zero) memset(ss, 0, HAK_SS_HEADER); /* a Big run's chunk, or a decommit failed: old contents */
   /* Before the first touch, or the first fault maps a small page. */
   if (ss_wants_hugepage()) {
     hak_os_hugepage(ss, HAK_SS_SIZE, true);

@@ -193,7 +193,9 @@ HAK_INLINE bool hak_slab_block_purged(const hak_slab_t *head, uintptr_t a) {
   return false;
 }
 
-hak_ss_t *hak_ss_new(void); /* maps, initialises and registers a SuperSlab */
+/* Initialises and registers a SuperSlab in chunk (not zero), or, when chunk
+ * is NULL, in a chunk of an arena; *zero: its slots read zero. */
+hak_ss_t *hak_ss_new(void *chunk, bool *zero);
 /* Gives a wholly unused SuperSlab back to its arena: unregistered,
  * decommitted, its address space kept reserved (so a late reader of its
  * header still reads mapped memory). */
