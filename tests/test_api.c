@@ -333,15 +333,16 @@ static void test_calloc_reused(void) {
 
 /* A program that frees a big buffer and then grows its small objects
  * reuses the buffer's resident memory (new SuperSlabs take chunks of the
- * cached run) instead of adding new memory beside it; the small blocks keep
- * their contents and calloc'ed ones read zero, although those chunks were
- * written before. */
-static void test_bigcache_reuse(void) {
+ * cached run) or gives it back (a run in a mapping of its own, here one
+ * aligned to 4 MiB) instead of adding new memory beside it; the small blocks
+ * keep their contents and calloc'ed ones read zero, although those chunks
+ * were written before. */
+static void bigcache_reuse(size_t align) {
   enum { SMALL = 1000, NSMALL = 24 * 1024 };
   size_t big_n = 32 * MiB;
   static unsigned char *v[NSMALL];
-  unsigned char *big = malloc(big_n);
-  REQUIRE(big, "malloc(32 MiB) failed");
+  unsigned char *big = align ? aligned_alloc(align, big_n) : malloc(big_n);
+  REQUIRE(big, "a 32 MiB block (alignment %zu) failed", align);
   n_allocs++;
   memset(big, 0x5a, big_n);
   uint64_t rss1 = hk_rss_bytes();
@@ -355,9 +356,9 @@ static void test_bigcache_reuse(void) {
   }
   uint64_t rss2 = hk_rss_bytes();
   CHECK(!HK_HAVE_PROOF || rss2 < rss1 + 12 * MiB,
-        "24 MiB of small blocks after a 32 MiB block was freed: RSS %" PRIu64 " -> %" PRIu64
-        " KiB (the freed block's memory was not reused)",
-        rss1 >> 10, rss2 >> 10);
+        "24 MiB of small blocks after a 32 MiB block (alignment %zu) was freed: RSS %" PRIu64 " -> %" PRIu64
+        " KiB (the freed block's memory was neither reused nor given back)",
+        align, rss1 >> 10, rss2 >> 10);
   for (size_t i = 0; i < NSMALL; i++) {
     CHECK(hk_check(v[i], SMALL, i) == (size_t)-1, "small block %zu lost byte %zu", i, hk_check(v[i], SMALL, i));
     CHECK(hk_owns(v[i]), "small block %p not owned", (void *)v[i]);
@@ -369,6 +370,12 @@ static void test_bigcache_reuse(void) {
   CHECK(hk_check(big, big_n, 77) == (size_t)-1, "big block lost a byte");
   for (size_t i = 0; i < NSMALL; i++) free(v[i]);
   free(big);
+  malloc_trim(0); /* the next round starts with no cached run and little room */
+}
+
+static void test_bigcache_reuse(void) {
+  bigcache_reuse(0);
+  bigcache_reuse(4 * MiB);
 }
 
 static const size_t realloc_sizes[] = {1, 8, 15, 16, 17, 100, 1024, 1040, 1041, 2000, 8192, 32768,

@@ -184,7 +184,8 @@ static void test_thp(void) {
   int saved = g_cfg.thp;
   for (int on = 0; on <= 1; on++) {
     g_cfg.thp = on;
-    hak_ss_t *ss = hak_ss_new();
+    bool zero;
+    hak_ss_t *ss = hak_ss_new(NULL, &zero);
     CHECK(ss != NULL, "hak_ss_new");
     if (!ss) continue;
     int want = on && !g_hak_hardened; /* hardened guard pages split the mapping: no huge page */
@@ -215,7 +216,8 @@ static void test_thp_auto(void) {
   g_cfg.thp = HAK_THP_AUTO;
   for (int big_heap = 0; big_heap <= 1; big_heap++) {
     g_cfg.thp_auto_bytes = big_heap ? 0 : SIZE_MAX;
-    hak_ss_t *ss = hak_ss_new();
+    bool zero;
+    hak_ss_t *ss = hak_ss_new(NULL, &zero);
     CHECK(ss != NULL, "hak_ss_new");
     if (!ss) continue;
     CHECK(vma_hugepage(ss) == big_heap,

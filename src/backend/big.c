@@ -494,16 +494,24 @@ bool hak_bigcache_expire(void) {
 }
 
 /* A SuperSlab that needs memory while BigCache holds resident runs takes
- * one of their chunks rather than fault in a new one beside them: a program
- * that frees its big buffers and then grows its small objects (sqlite's
- * VACUUM) peaks at the larger of the two, not at their sum. */
-void *hak_bigcache_take_chunk(void) {
+ * one of their chunks rather than fault in a new one beside them, and when
+ * the oldest runs are mappings of their own (grown by mremap, say), which a
+ * SuperSlab cannot live in, the oldest goes back to the OS: a program that
+ * frees its big buffers and then grows its small objects (sqlite's VACUUM)
+ * peaks at the larger of the two, not at their sum. It costs a steady
+ * program nothing: only growth makes SuperSlabs. */
+void *hak_bigcache_yield(void) {
   if (!atomic_load_explicit(&g_cache_oldest, memory_order_relaxed)) return NULL;
   void *c = NULL;
+  victims_t v = {.n = 0};
   hak_lock(&g_big_lock);
   hak_big_t *h = g_cache_old;
   while (h && !h->arena) h = h->prev; /* towards the newer */
-  if (h && h->map_size == CHUNK) {
+  if (!h && g_cache_old) {
+    hak_big_t *o = g_cache_old;
+    cache_remove(o);
+    victim_add(&v, o);
+  } else if (h && h->map_size == CHUNK) {
     cache_remove(h);
     desc_clear(h);
     c = (void *)h->base;
@@ -514,6 +522,7 @@ void *hak_bigcache_take_chunk(void) {
     c = (void *)(h->base + h->map_size);
   }
   hak_unlock(&g_big_lock);
+  victims_release(&v);
   /* slot 0 leaves the count: the SuperSlab counts its header page */
   if (c) hak_os_commit_add(-(int64_t)HAK_SLOT_SIZE);
   return c;

@@ -45,11 +45,12 @@ void *hak_big_realloc(hak_big_t *hdr, size_t size);
 enum { HAK_BIG_FIND_LOCK, HAK_BIG_FIND_LOCKED, HAK_BIG_FIND_SIGNAL };
 hak_big_t *hak_big_find(const void *p, int lock);
 size_t hak_bigcache_flush(void);
-/* The last 2 MiB chunk of the oldest run cached in an arena, taken out of
- * BigCache for a new SuperSlab, or NULL (none cached). Its pages are not
- * zero. The committed figure keeps its slots (1..31), which the SuperSlab
- * holds as dirty UNUSED slots. */
-void *hak_bigcache_take_chunk(void);
+/* For a new SuperSlab: the last 2 MiB chunk of the oldest run cached in an
+ * arena, taken out of BigCache, or NULL. Its pages are not zero; the
+ * committed figure keeps its slots (1..31), which the SuperSlab holds as
+ * dirty UNUSED slots. When no cached run is in an arena, the oldest one goes
+ * back to the OS instead (and NULL). */
+void *hak_bigcache_yield(void);
 /* Whether BigCache holds anything (one relaxed load). */
 bool hak_bigcache_held(void);
 /* Gives back cached runs older than HAKMEM_BIGCACHE_MS; whether there were

@@ -285,9 +285,9 @@ hak_slab_t *hak_sp_acquire(unsigned cls) {
     if (!freed) break;
   }
   /* Stage 3: a new SuperSlab, in a chunk of a cached Big run if one is
-   * resident there (hak_bigcache_take_chunk). */
+   * resident there (hak_bigcache_yield). */
   bool zero;
-  hak_ss_t *ss = hak_ss_new(hak_bigcache_take_chunk(), &zero);
+  hak_ss_t *ss = hak_ss_new(hak_bigcache_yield(), &zero);
   if (!ss) return NULL;
   bool fresh = false;
   hak_lock(&g_sp_lock);
