@@ -130,10 +130,10 @@ HAK_API int hak_owns(const void *p) {
 /* Zeroing a block that is not known to be zero (calloc, MALLOCX_ZERO).
  * memset faults in every page the block spans, also those the program will
  * never touch: stress-ng writes one word of each calloc'ed block, and memset
- * made the rest resident, 2 GB of RSS where jemalloc, which zeroes such
- * blocks with MADV_DONTNEED, kept 1.4 GB. MADV_DONTNEED costs more than
- * memset when the program then uses the pages (a TLB shootdown, then a
- * fault per page, two when it reads first: large_heap ran 4x slower). So
+ * made the rest resident (jemalloc, which zeroes such blocks with
+ * MADV_DONTNEED, stayed far smaller). MADV_DONTNEED costs more than memset
+ * when the program then uses the pages (a TLB shootdown, then a fault per
+ * page, two when it reads first: large_heap several times slower). So
  * the program's own habit decides, per power-of-two size: one zeroing in
  * ZERO_SAMPLE of that size leaves a few pages from the middle of its block
  * to the OS and keeps them as a probe, and the next such sampled zeroing
@@ -144,7 +144,7 @@ HAK_API int hak_owns(const void *p) {
  * system calls, and costs a few faults. Where huge pages are asked for,
  * memset: a partial MADV_DONTNEED would split them. */
 #define ZERO_OS_MIN ((size_t)4 * HAK_PAGE)   /* below, memset */
-#define ZERO_BY_OS ((size_t)2 * HAK_SS_SIZE) /* from here on, by the OS: more than 100 us to write */
+#define ZERO_BY_OS ((size_t)2 * HAK_SS_SIZE) /* from here on, by the OS: too long to write */
 #define ZERO_SAMPLE 32u
 #define ZERO_SIZES 8   /* 16 KiB, 32 KiB, ..., 2 MiB and up */
 #define ZERO_ONE 1024u /* an average of 1: every page left untouched */
@@ -179,7 +179,7 @@ static void probe_read(unsigned k) {
 
 void hak_zero(void *p, size_t n) {
   uintptr_t a = (uintptr_t)p, lo = hak_align_up(a, HAK_PAGE), hi = (a + n) & ~(uintptr_t)(HAK_PAGE - 1);
-  if (n < ZERO_OS_MIN || hi <= lo || (n < ZERO_BY_OS && g_cfg.thp != HAK_THP_OFF)) {
+  if (n < ZERO_OS_MIN || (n < ZERO_BY_OS && g_cfg.thp != HAK_THP_OFF)) { /* [lo, hi) holds 3 pages or more */
     memset(p, 0, n);
     return;
   }

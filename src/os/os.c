@@ -53,22 +53,21 @@ void *hak_os_map_aligned(size_t size, size_t align) {
   return (void *)start;
 }
 
-bool hak_os_decommit(void *p, size_t size) {
+static bool advise_free(void *p, size_t size, int advice) {
   int saved = errno;
-  bool ok = !os_fails(HAK_OS_FAIL_ADVISE) && madvise(p, size, g_cfg.madv_free ? MADV_FREE : MADV_DONTNEED) == 0;
+  bool ok = !os_fails(HAK_OS_FAIL_ADVISE) && madvise(p, size, advice) == 0;
   errno = saved;
   hak_cnt_add(&g_stats.madvise_calls, 1);
   if (ok) hak_cnt_add(&g_stats.madvise_bytes, size);
   return ok;
 }
 
+bool hak_os_decommit(void *p, size_t size) {
+  return advise_free(p, size, g_cfg.madv_free ? MADV_FREE : MADV_DONTNEED);
+}
+
 bool hak_os_zero(void *p, size_t size) {
-  int saved = errno;
-  bool ok = !os_fails(HAK_OS_FAIL_ADVISE) && madvise(p, size, MADV_DONTNEED) == 0;
-  errno = saved;
-  hak_cnt_add(&g_stats.madvise_calls, 1);
-  if (ok) hak_cnt_add(&g_stats.madvise_bytes, size);
-  return ok;
+  return advise_free(p, size, MADV_DONTNEED);
 }
 
 bool hak_os_resident(void *p, size_t size, unsigned char *vec) {
