@@ -84,10 +84,6 @@ static double neg_log_uniform(uint64_t r) {
   return -(e * 0.6931471805599453 + ln_m);
 }
 
-/* Allocations of class cls up to and including the next sampled one: the
- * one holding the byte an exponential distance of mean g_heap_sample_mean
- * away, so that an allocation of size s is sampled with probability
- * 1 - exp(-s / mean), the rate pprof's heap_v2 unsampling assumes. */
 /* Allocations of class cls up to and including the next profiled one: the
  * one holding the byte an exponential distance of mean g_heap_sample_mean
  * away, so that an allocation of size s is sampled with probability
