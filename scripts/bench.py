@@ -17,7 +17,10 @@ must prove, through hak_owns, that hakmem served their blocks (stress-ng
 runs: through a 'hakmem-stats:' line with mallocs > 0; real programs: through
 the statistics every compare run writes, with mallocs > 0 in every hakmem
 round and none in the peers'). A real program that is missing (and cannot be
-installed) is skipped, and the report says so.
+installed) is skipped, and the report says so. `--allocators
+hakmem,hakmem_prof` measures the heap profiler's cost: hakmem_prof is hakmem
+with HAKMEM_PROF=1 at its default rate, writing its profiles into
+build-bench/tmp/prof/ (the real rows run without it).
 
 usage: scripts/bench.py [--quick] [--runs N] [--workloads a,b,c]
                         [--allocators a,b,c] [--no-strace] [--no-callgrind] [--readme|--no-readme]
@@ -36,6 +39,7 @@ import re
 import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 sys.dont_write_bytecode = True  # no __pycache__ in the source tree
@@ -255,6 +259,13 @@ def _st_stats(check):
 def _st_shuffle(check):
     members = measure.round_members(["glibc", "hakmem", "mimalloc"])
     check(members == ["glibc", "hakmem", "mimalloc", AA], "hakmem's round has its A/A twin")
+    ctx = Ctx(root=ROOT, out=Path(tempfile.mkdtemp()), cc="cc", timeout=1, seed=1, hakmem_lib=Path("x.so"),
+              max_rss_kb=1, allocs=["hakmem", measure.PROF, "glibc"])
+    e = measure.alloc_env(ctx, measure.PROF)
+    check(e.get("HAKMEM_PROF") == "1" and (ctx.out / "tmp/prof").is_dir() and "HAKMEM_PROF" not in
+          measure.alloc_env(ctx, "hakmem") and measure.preload(ctx, measure.PROF) == "x.so", "hakmem_prof's run")
+    check(realprog.real_allocs(ctx) == ["hakmem", "glibc"], "the real rows run without hakmem_prof")
+    shutil.rmtree(ctx.out)
     check(measure.round_members(["glibc"]) == ["glibc"], "no twin without hakmem")
     a = measure.round_order(members, 1, 1, 1)
     check(a == measure.round_order(members, 1, 1, 1), "same seed, same order")

@@ -21,6 +21,8 @@ PEERS = {  # name -> (library, Debian package)
     "tcmalloc": (f"{LIBDIR}/libtcmalloc_minimal.so.4", "libtcmalloc-minimal4"),
 }
 AA = "hakmem_aa"  # hakmem's second run of each round (the A/A control)
+PROF = "hakmem_prof"  # hakmem with HAKMEM_PROF=1 (the heap profiler's cost): --allocators only
+HAKMEMS = ("hakmem", AA, PROF)
 FLOOR = "floor"  # the in-binary allocator of random_mixed_floor
 
 
@@ -57,7 +59,7 @@ class Ctx:
 
 def preload(ctx, alloc):
     """The library to LD_PRELOAD for an allocator, or None (glibc, the floor)."""
-    if alloc in ("hakmem", AA):
+    if alloc in HAKMEMS:
         return str(ctx.hakmem_lib)
     if alloc in PEERS:
         return PEERS[alloc][0]
@@ -146,7 +148,7 @@ def find_allocators(ctx, wanted):
         if alloc == "glibc":
             present.append(alloc)
             continue
-        if alloc == "hakmem":
+        if alloc in ("hakmem", PROF):
             lib = ctx.hakmem_lib
             if not lib.exists() and lib == ctx.root / "build/libhakmem.so" and (ctx.root / "Makefile").exists():
                 say("build/libhakmem.so not found: running 'make lib'")
@@ -230,6 +232,24 @@ def base_env(ctx):
     return env
 
 
+PROF_ENV = ("HAKMEM_PROF", "HAKMEM_PROF_PREFIX")
+
+
+def alloc_env(ctx, alloc):
+    """base_env, and for hakmem_prof the profiler on at its default rate.
+
+    Its profiles (one per process at exit, counted in its time) go to
+    build-bench/tmp/prof/, emptied before each run so that they do not pile up.
+    """
+    env = base_env(ctx)
+    if alloc == PROF:
+        d = ctx.out / "tmp/prof"
+        shutil.rmtree(d, ignore_errors=True)
+        d.mkdir(parents=True)
+        env.update(HAKMEM_PROF="1", HAKMEM_PROF_PREFIX=str(d / "p"))
+    return env
+
+
 def program_path(ctx, wl):
     """Absolute path of a workload's program: build-bench/ or PATH."""
     if wl.kind == STRESS_NG:
@@ -245,6 +265,8 @@ def shown_command(ctx, wl, mode, alloc, stats=False):
         env += f"LD_PRELOAD={lib} "
     if stats:
         env += "HAKMEM_STATS=1 "
+    if alloc == PROF:
+        env += "HAKMEM_PROF=1 "
     prog = wl.command(mode) if wl.kind == STRESS_NG else "build-bench/" + wl.command(mode)
     return env + prog
 
@@ -282,7 +304,7 @@ def judge_bench(ctx, alloc, rc, info, out, err):
     bad = _preload_error(err)
     if bad:
         return got, f"LD_PRELOAD of {preload(ctx, alloc)} failed: {bad[:200]}"
-    if alloc in ("hakmem", AA):
+    if alloc in HAKMEMS:
         owned = parse.parse_owned(got.get("owned"))
         if owned is None:
             return got, "hak_owns not found through dlsym: cannot prove hakmem served the run"
@@ -311,7 +333,7 @@ def judge_stress_ng(ctx, alloc, rc, info, out, err):
     bad = _preload_error(err)
     if bad:
         return got, f"LD_PRELOAD of {preload(ctx, alloc)} failed: {bad[:200]}"
-    if alloc in ("hakmem", AA):
+    if alloc in HAKMEMS:
         got["stats_mallocs"] = parse.stats_mallocs(err)
         if got["stats_mallocs"] is None:
             return got, "no 'hakmem-stats:' line on stderr with HAKMEM_STATS=1: hakmem not loaded"
@@ -336,8 +358,8 @@ def run_one(ctx, wl, alloc, k, n):
     tmp = ctx.out / "tmp/run"
     info_path = Path(f"{tmp}.info")
     info_path.unlink(missing_ok=True)
-    stats = wl.kind == STRESS_NG and alloc in ("hakmem", AA)
-    env = base_env(ctx)
+    stats = wl.kind == STRESS_NG and alloc in HAKMEMS
+    env = alloc_env(ctx, alloc)
     env["RUNWRAP_MAX_RSS_KB"] = str(ctx.max_rss_kb)
     if stats:
         env["HAKMEM_STATS"] = "1"
@@ -389,7 +411,7 @@ def trace_run(ctx, wl, alloc, use_strace):
     lib = preload(ctx, alloc)
     stats = alloc == "hakmem"
     f = ctx.out / f"strace/{wl.name}.{alloc}"
-    env = base_env(ctx)
+    env = alloc_env(ctx, alloc)
     prog = [program_path(ctx, wl), *wl.args["trace"]]
     if use_strace:
         # -E: the preload is the tracee's only, strace itself runs on glibc
@@ -398,6 +420,7 @@ def trace_run(ctx, wl, alloc, use_strace):
             cmd += ["-E", f"LD_PRELOAD={lib}"]
         if stats:
             cmd += ["-E", "HAKMEM_STATS=1"]
+        cmd += [a for k in PROF_ENV if alloc == PROF for a in ("-E", f"{k}={env[k]}")]
         cmd += prog
     else:
         cmd = prog
@@ -434,7 +457,7 @@ def callgrind_run(ctx, wl, alloc):
     """One run under callgrind at the trace size -> (instructions, ops, ok?)."""
     lib = preload(ctx, alloc)
     f = ctx.out / f"callgrind/{wl.name}.{alloc}"
-    env = base_env(ctx)
+    env = alloc_env(ctx, alloc)
     if lib:
         env["LD_PRELOAD"] = lib
     say(f"callgrind run: {wl.name} {alloc}")
@@ -445,7 +468,7 @@ def callgrind_run(ctx, wl, alloc):
     ir = parse.callgrind_total(Path(f"{f}.err").read_text(errors="replace"))
     res = parse.parse_result(out)
     ok = ir is not None and parse.result_ok(res)
-    if ok and alloc == "hakmem":
+    if ok and alloc in HAKMEMS:
         owned = parse.parse_owned(res.get("hakmem_owned"))
         ok = owned is not None and owned[0] == owned[1]
     if not ok:

@@ -54,10 +54,15 @@ def expand(ctx, text):
                        python=python_bin())
 
 
+def real_allocs(ctx):
+    """The allocators of the real rows: hakmem compare has no hakmem_prof."""
+    return [a for a in ctx.allocs if a != measure.PROF]
+
+
 def allocator_spec(ctx):
     """--allocators for hakmem compare: the harness's own libraries, by path."""
     out = []
-    for a in ctx.allocs:
+    for a in real_allocs(ctx):
         out.append(f"{a}={measure.PEERS[a][0]}" if a in measure.PEERS else a)
     return ",".join(out)
 
@@ -147,9 +152,9 @@ def run_row(ctx, prog, rounds, index):
     cmd = [str(ctx.compare), "compare", "--lib", str(ctx.hakmem_lib), "--rounds", str(rounds), "--check-output",
            "--seed", str(ctx.seed * 1000 + index), "--allocators", allocator_spec(ctx), "--json", str(jf), "--",
            *argv]
-    measure.say(f"real program {prog.name}: {rounds} round(s) of {' '.join(ctx.allocs)}: {prog.command(ctx.mode)}")
+    measure.say(f"real program {prog.name}: {rounds} round(s) of {' '.join(real_allocs(ctx))}: {prog.command(ctx.mode)}")
     # the backstop for a program that hangs: its whole process group goes
-    limit = ctx.timeout * rounds * len(ctx.allocs)
+    limit = ctx.timeout * rounds * len(real_allocs(ctx))
     rc, timed_out = measure.run_proc(cmd, logs / f"{prog.name}.compare.out", logs / f"{prog.name}.compare.err", env,
                                      limit, work)
     shown = f"build/hakmem compare --rounds {rounds} --check-output -- {prog.command(ctx.mode)}"
@@ -164,7 +169,7 @@ def run_row(ctx, prog, rounds, index):
     except (OSError, ValueError):
         last = err.strip().splitlines()[-1] if err.strip() else ""
         return _failed(ctx, row, shown, f"exit status {rc}, no --json written: {last[:200]}")
-    row.cells, why = judge(obj, ctx.allocs)
+    row.cells, why = judge(obj, real_allocs(ctx))
     if not why and rc != 0:
         why = f"hakmem compare exited {rc}"
     if why:

@@ -5,7 +5,7 @@ the report can be checked (and regenerated) without the machine's noise.
 """
 from dataclasses import dataclass, field
 
-from .measure import AA, FLOOR, STRACE_COLS
+from .measure import AA, FLOOR, HAKMEMS, STRACE_COLS
 from .stats import DASH, fmt_mib, fmt_ops, fmt_sec, gap_percent, ratio
 from .workloads import STRESS_NG
 
@@ -71,7 +71,7 @@ def verdict(runs, allocs, hakmem_rel, real=()):
     """The sentence that says whether hakmem's runs were proved to be hakmem's."""
     if "hakmem" not in allocs:
         return f"hakmem was not measured in this run ({hakmem_rel} missing or not selected)."
-    mine = [r for r in runs if r.alloc in ("hakmem", AA)]
+    mine = [r for r in runs if r.alloc in HAKMEMS]
     owned = [r for r in mine if r.owned is not None or r.stats_mallocs is None]
     stats = [r for r in mine if r.owned is None and r.stats_mallocs is not None]
     bad = [r for r in mine if not r.ok]
