@@ -42,23 +42,30 @@ typedef struct {
   uintptr_t addr; /* 0: empty slot */
   uint64_t req;
   uint32_t bucket;
-  float est; /* what it added to g_live_est, taken off again as it was */
+  float est; /* what it added to g_pc.live_est, taken off again as it was */
 } prof_live_t;
 
 bool g_prof_on;
 _Atomic uint32_t g_prof_big_live;
-static prof_bucket_t *g_buckets;
-static uint32_t g_nbuckets;
-static uint32_t *g_bidx; /* bucket + 1; 0: empty */
-/* The live samples' table starts small and doubles (a new mapping, every
- * record moved) while it is three quarters full, so that its probes stay in
- * a few cache lines and pages for the hundreds of live samples of a typical
- * heap instead of spreading over a table sized for the largest. */
-static prof_live_t *g_live;
-static uint32_t g_nlive, g_live_bits = PROF_LIVE_FIRST_BITS;
-static double g_live_est;     /* estimated live bytes (unsampled) */
-static double g_next_dump;    /* HAKMEM_PROF_INTERVAL: dump when g_live_est passes it */
-static _Atomic int g_ready;   /* the unwinder is primed: samples may be taken */
+/* The tables' addresses, read by every sample, and the counts that every
+ * sample writes lie on cache lines of their own: in one line, each sample of
+ * one thread made the next sample of another miss on the addresses too. */
+static struct {
+  prof_bucket_t *buckets;
+  uint32_t *bidx; /* bucket + 1; 0: empty */
+  /* The live samples' table starts small and doubles (a new mapping, every
+   * record moved) while it is three quarters full, so that its probes stay
+   * in a few cache lines and pages for the hundreds of live samples of a
+   * typical heap instead of spreading over a table sized for the largest. */
+  prof_live_t *live;
+  uint32_t live_bits;
+  _Atomic int ready; /* the unwinder is primed: samples may be taken */
+} g_pt __attribute__((aligned(HAK_CACHELINE))) = {.live_bits = PROF_LIVE_FIRST_BITS};
+static struct { /* under g_prof_lock */
+  uint32_t nbuckets, nlive;
+  double live_est;  /* estimated live bytes (unsampled) */
+  double next_dump; /* HAKMEM_PROF_INTERVAL: dump when live_est passes it */
+} g_pc __attribute__((aligned(HAK_CACHELINE)));
 static _Atomic uint32_t g_seq; /* dumps of this process */
 static __thread int t_busy;   /* in the profiler: a malloc from here is not sampled */
 static __thread int64_t t_big_left;
@@ -141,44 +148,44 @@ static uint64_t stack_hash(const uintptr_t *pc, uint32_t d, uint64_t usable) {
 /* The bucket of this stack and size (h: their stack_hash, taken before the
  * lock), made if new; UINT32_MAX when full. */
 static uint32_t bucket_get(const uintptr_t *pc, uint32_t d, uint64_t usable, uint64_t h) {
-  touch_for_write(&g_bidx[h & (PROF_BIDX - 1)]);
+  touch_for_write(&g_pt.bidx[h & (PROF_BIDX - 1)]);
   for (uint32_t i = (uint32_t)h & (PROF_BIDX - 1);; i = (i + 1) & (PROF_BIDX - 1)) {
-    uint32_t b = g_bidx[i];
+    uint32_t b = g_pt.bidx[i];
     if (!b) {
-      if (g_nbuckets == PROF_BUCKETS) return UINT32_MAX;
-      prof_bucket_t *nb = &g_buckets[g_nbuckets];
+      if (g_pc.nbuckets == PROF_BUCKETS) return UINT32_MAX;
+      prof_bucket_t *nb = &g_pt.buckets[g_pc.nbuckets];
       nb->hash = h;
       nb->usable = usable;
       nb->depth = d;
       memcpy(nb->pc, pc, d * sizeof *pc);
-      g_bidx[i] = ++g_nbuckets;
-      return g_nbuckets - 1;
+      g_pt.bidx[i] = ++g_pc.nbuckets;
+      return g_pc.nbuckets - 1;
     }
-    prof_bucket_t *e = &g_buckets[b - 1];
+    prof_bucket_t *e = &g_pt.buckets[b - 1];
     if (e->hash == h && e->usable == usable && e->depth == d && !memcmp(e->pc, pc, d * sizeof *pc)) return b - 1;
   }
 }
 
-static uint32_t live_mask(void) { return (1u << g_live_bits) - 1; }
+static uint32_t live_mask(void) { return (1u << g_pt.live_bits) - 1; }
 static uint32_t live_slot(uintptr_t a) {
-  return (uint32_t)((a >> 4) * 0x9e3779b97f4a7c15ull >> (64 - g_live_bits));
+  return (uint32_t)((a >> 4) * 0x9e3779b97f4a7c15ull >> (64 - g_pt.live_bits));
 }
 
 static void live_put(prof_live_t e) {
   uint32_t i = live_slot(e.addr);
-  touch_for_write(&g_live[i]);
-  while (g_live[i].addr) i = (i + 1) & live_mask();
-  g_live[i] = e;
+  touch_for_write(&g_pt.live[i]);
+  while (g_pt.live[i].addr) i = (i + 1) & live_mask();
+  g_pt.live[i] = e;
 }
 
 /* Doubles the table; false at its largest or when the OS refuses. */
 static bool live_grow(void) {
-  if (g_live_bits >= PROF_LIVE_BITS) return false;
-  size_t old_n = (size_t)1 << g_live_bits;
-  prof_live_t *old = g_live, *fresh = hak_os_map(2 * old_n * sizeof *fresh);
+  if (g_pt.live_bits >= PROF_LIVE_BITS) return false;
+  size_t old_n = (size_t)1 << g_pt.live_bits;
+  prof_live_t *old = g_pt.live, *fresh = hak_os_map(2 * old_n * sizeof *fresh);
   if (!fresh) return false;
-  g_live = fresh;
-  g_live_bits++;
+  g_pt.live = fresh;
+  g_pt.live_bits++;
   for (size_t i = 0; i < old_n; i++)
     if (old[i].addr) live_put(old[i]);
   hak_os_unmap(old, old_n * sizeof *old);
@@ -186,36 +193,40 @@ static bool live_grow(void) {
 }
 
 static bool live_insert(uintptr_t a, uint64_t req, uint32_t bucket, float est) {
-  uint32_t cap = 1u << g_live_bits;
-  if (g_nlive >= cap - cap / 4 && !live_grow()) return false; /* keeps the probes short */
+  uint32_t cap = 1u << g_pt.live_bits;
+  if (g_pc.nlive >= cap - cap / 4 && !live_grow()) return false; /* keeps the probes short */
   live_put((prof_live_t){a, req, bucket, est});
-  g_nlive++;
+  g_pc.nlive++;
   return true;
 }
 
 /* Removes a's record (linear probing, backward-shift deletion). */
 static bool live_remove(uintptr_t a, prof_live_t *out) {
   uint32_t i = live_slot(a);
-  while (g_live[i].addr != a) {
-    if (!g_live[i].addr) return false;
+  while (g_pt.live[i].addr != a) {
+    if (!g_pt.live[i].addr) return false;
     i = (i + 1) & live_mask();
   }
-  *out = g_live[i];
+  *out = g_pt.live[i];
   uint32_t m = live_mask();
-  for (uint32_t j = (i + 1) & m; g_live[j].addr; j = (j + 1) & m) {
-    uint32_t home = live_slot(g_live[j].addr);
+  for (uint32_t j = (i + 1) & m; g_pt.live[j].addr; j = (j + 1) & m) {
+    uint32_t home = live_slot(g_pt.live[j].addr);
     /* j's entry may move to the hole at i unless its home lies in (i, j] */
     if (((j - home) & m) >= ((j - i) & m)) {
-      g_live[i] = g_live[j];
+      g_pt.live[i] = g_pt.live[j];
       i = j;
     }
   }
-  g_live[i].addr = 0;
-  g_nlive--;
+  g_pt.live[i].addr = 0;
+  g_pc.nlive--;
   return true;
 }
 
 static int dump_file(const char *path);
+
+/* What a sample of each class adds to the live estimate: unsample's series
+ * (with its divisions) once per class at start-up, not once per sample. */
+static float g_class_est[HAK_NCLASS];
 
 /* Records a sample of block p (stack already taken), g_prof_lock held;
  * false if the table is full. *dump: an interval dump is due (written once
@@ -227,12 +238,12 @@ static bool record_locked(void *p, const uintptr_t *pc, uint32_t d, uint64_t req
   bool ok = b != UINT32_MAX && live_insert((uintptr_t)p, req, b, est);
   *dump = false;
   if (ok) {
-    g_buckets[b].live_n++;
-    g_buckets[b].live_req += req;
-    g_buckets[b].alloc_n++;
-    g_live_est += est;
-    if (g_cfg.prof_interval && g_live_est >= g_next_dump) {
-      g_next_dump = g_live_est + (double)g_cfg.prof_interval;
+    g_pt.buckets[b].live_n++;
+    g_pt.buckets[b].live_req += req;
+    g_pt.buckets[b].alloc_n++;
+    g_pc.live_est += est;
+    if (g_cfg.prof_interval && g_pc.live_est >= g_pc.next_dump) {
+      g_pc.next_dump = g_pc.live_est + (double)g_cfg.prof_interval;
       *dump = true;
     }
   }
@@ -256,10 +267,10 @@ static bool forget_locked(const void *p) {
   prof_live_t e;
   bool found = live_remove((uintptr_t)p, &e);
   if (found) {
-    prof_bucket_t *b = &g_buckets[e.bucket];
+    prof_bucket_t *b = &g_pt.buckets[e.bucket];
     b->live_n--;
     b->live_req -= e.req;
-    g_live_est -= e.est;
+    g_pc.live_est -= e.est;
   }
   return found;
 }
@@ -273,7 +284,7 @@ static bool forget(const void *p) {
 
 /* The heap's sampler: a block of class cls from the profiler's heap. */
 static void *sample_slab(unsigned cls, size_t size) {
-  if (t_busy || !atomic_load_explicit(&g_ready, memory_order_acquire)) {
+  if (t_busy || !atomic_load_explicit(&g_pt.ready, memory_order_acquire)) {
     hak_cnt_add(&g_stats.prof_dropped, 1);
     return NULL;
   }
@@ -281,7 +292,7 @@ static void *sample_slab(unsigned cls, size_t size) {
   uintptr_t pc[PROF_DEPTH];
   uint32_t d = capture(pc);
   uint64_t usable = g_class[cls].size, h = stack_hash(pc, d, usable);
-  float est = (float)((double)usable * unsample(usable));
+  float est = g_class_est[cls];
   bool dump = false;
   hak_lock(&g_prof_lock); /* one lock for the block and its record */
   void *b = hak_heap_prof_alloc(cls);
@@ -305,7 +316,7 @@ void hak_prof_free_block(hak_slab_t *s, void *p) {
 }
 
 void hak_prof_big_alloc_slow(void *p, size_t size) {
-  if (t_busy || !atomic_load_explicit(&g_ready, memory_order_acquire)) return;
+  if (t_busy || !atomic_load_explicit(&g_pt.ready, memory_order_acquire)) return;
   if (!t_big_left) t_big_left = (int64_t)(neg_log_u() * (double)g_cfg.prof_sample) + 1;
   t_big_left -= (int64_t)size;
   if (t_big_left > 0) return;
@@ -360,13 +371,13 @@ static void out_fmt(out_t *o, const char *fmt, ...) {
  * pprof unsamples (heap_v2 at the sampling rate); the maps let it symbolise. */
 static void write_profile(out_t *o) {
   uint64_t ln = 0, lb = 0, an = 0, ab = 0;
-  for (uint32_t i = 0; i < g_nbuckets; i++) {
-    prof_bucket_t *b = &g_buckets[i];
+  for (uint32_t i = 0; i < g_pc.nbuckets; i++) {
+    prof_bucket_t *b = &g_pt.buckets[i];
     ln += b->live_n, lb += b->live_n * b->usable, an += b->alloc_n, ab += b->alloc_n * b->usable;
   }
   out_fmt(o, "heap profile: %u: %u [%u: %u] @ heap_v2/%u\n", ln, lb, an, ab, (uint64_t)g_cfg.prof_sample);
-  for (uint32_t i = 0; i < g_nbuckets; i++) {
-    prof_bucket_t *b = &g_buckets[i];
+  for (uint32_t i = 0; i < g_pc.nbuckets; i++) {
+    prof_bucket_t *b = &g_pt.buckets[i];
     out_fmt(o, "%u: %u [%u: %u] @", b->live_n, b->live_n * b->usable, b->alloc_n, b->alloc_n * b->usable);
     for (uint32_t k = 0; k < b->depth; k++) out_fmt(o, " %p", (void *)b->pc[k]);
     out_put(o, "\n", 1);
@@ -537,11 +548,11 @@ static void leak_report(void) {
   double total = 0;
   uint32_t stacks = 0;
   uint64_t samples = 0;
-  for (uint32_t i = 0; i < g_nbuckets; i++)
-    if (g_buckets[i].live_n) {
-      total += (double)g_buckets[i].live_n * (double)g_buckets[i].usable * unsample(g_buckets[i].usable);
+  for (uint32_t i = 0; i < g_pc.nbuckets; i++)
+    if (g_pt.buckets[i].live_n) {
+      total += (double)g_pt.buckets[i].live_n * (double)g_pt.buckets[i].usable * unsample(g_pt.buckets[i].usable);
       stacks++;
-      samples += g_buckets[i].live_n;
+      samples += g_pt.buckets[i].live_n;
     }
   char t[32];
   size_str(t, sizeof t, total);
@@ -554,8 +565,8 @@ static void leak_report(void) {
   for (unsigned k = 0; k < PROF_TOP && k < stacks; k++) {
     uint32_t best = UINT32_MAX;
     double bv = -1;
-    for (uint32_t i = 0; i < g_nbuckets; i++) {
-      prof_bucket_t *b = &g_buckets[i];
+    for (uint32_t i = 0; i < g_pc.nbuckets; i++) {
+      prof_bucket_t *b = &g_pt.buckets[i];
       if (!b->live_n) continue;
       double v = (double)b->live_n * (double)b->usable * unsample(b->usable);
       bool below = v < last || (v == last && i > last_i);
@@ -563,7 +574,7 @@ static void leak_report(void) {
     }
     if (best == UINT32_MAX) break;
     last = bv, last_i = best;
-    prof_bucket_t *b = &g_buckets[best];
+    prof_bucket_t *b = &g_pt.buckets[best];
     size_str(t, sizeof t, bv);
     out_fmt(o, "#%u %s in about %u blocks of %u bytes (%u requested on average; %u samples)\n", (uint64_t)k + 1,
             t, (uint64_t)((double)b->live_n * unsample(b->usable) + 0.5), b->usable, b->live_req / b->live_n,
@@ -596,14 +607,15 @@ static int self_range(struct dl_phdr_info *info, size_t size, void *arg) {
 
 void hak_prof_init(void) {
   if (!g_cfg.prof) return;
-  g_buckets = hak_os_map(PROF_BUCKETS * sizeof(prof_bucket_t));
-  g_bidx = hak_os_map(PROF_BIDX * sizeof(uint32_t));
-  g_live = hak_os_map(((size_t)1 << PROF_LIVE_FIRST_BITS) * sizeof(prof_live_t));
-  if (!g_buckets || !g_bidx || !g_live) {
+  g_pt.buckets = hak_os_map(PROF_BUCKETS * sizeof(prof_bucket_t));
+  g_pt.bidx = hak_os_map(PROF_BIDX * sizeof(uint32_t));
+  g_pt.live = hak_os_map(((size_t)1 << PROF_LIVE_FIRST_BITS) * sizeof(prof_live_t));
+  if (!g_pt.buckets || !g_pt.bidx || !g_pt.live) {
     hak_say("hakmem: HAKMEM_PROF: no memory for the sample table; profiling off\n", 68);
     return;
   }
-  g_next_dump = (double)g_cfg.prof_interval;
+  g_pc.next_dump = (double)g_cfg.prof_interval;
+  for (unsigned c = 0; c < HAK_NCLASS; c++) g_class_est[c] = (float)((double)g_class[c].size * unsample(g_class[c].size));
   g_heap_sampler = sample_slab;
   g_heap_sample_mean = g_cfg.prof_sample;
   g_prof_on = true;
@@ -630,7 +642,7 @@ static void *sig_main(void *arg) {
  * allocate) are safe: the unwinder is loaded and run once so that its first
  * use, which allocates, is not inside a sample. */
 void hak_prof_constructor(void) {
-  if (!g_prof_on || atomic_load(&g_ready)) return;
+  if (!g_prof_on || atomic_load(&g_pt.ready)) return;
   t_busy++;
   if (dl_iterate_phdr(self_range, (void *)(uintptr_t)hak_prof_init) == 2) {
     /* static link: hakmem's objects lie together in the program's .text;
@@ -670,7 +682,7 @@ void hak_prof_constructor(void) {
     sigaction(g_cfg.prof_signal, &sa, NULL);
   }
   t_busy--;
-  atomic_store_explicit(&g_ready, 1, memory_order_release);
+  atomic_store_explicit(&g_pt.ready, 1, memory_order_release);
 }
 
 void hak_prof_exit(void) {
