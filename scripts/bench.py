@@ -65,7 +65,7 @@ def parse_args(argv):
         formatter_class=argparse.RawDescriptionHelpFormatter, description=__doc__.split("\n", 2)[2].rstrip(),
         epilog=f"workloads:  {' '.join(workloads.ALL_NAMES)} (thread_scale = all four thread counts, "
                f"stress_ng = both stress-ng rows, real = the real programs, synthetic = all but them)\n"
-               f"allocators: {' '.join(measure.ALLOCATORS)}")
+               f"allocators: {' '.join(measure.ALLOCATORS)} (and {measure.PROF}: hakmem with HAKMEM_PROF=1)")
     p.add_argument("--quick", action="store_true", help="short runs (make bench-quick), 2 runs unless --runs")
     p.add_argument("--runs", type=int, help="runs per allocator and workload (default 7, quick 2)")
     p.add_argument("--workloads", default=" ".join(workloads.ALL_NAMES), help="comma-separated list")
@@ -89,8 +89,8 @@ def parse_args(argv):
         fail_usage(str(e))
     args.allocators = args.allocators.replace(",", " ").split()
     for a in args.allocators:
-        if a not in measure.ALLOCATORS:
-            fail_usage(f"unknown allocator '{a}' (known: {' '.join(measure.ALLOCATORS)})")
+        if a not in measure.ALLOCATORS + [measure.PROF]:
+            fail_usage(f"unknown allocator '{a}' (known: {' '.join(measure.ALLOCATORS + [measure.PROF])})")
     return args
 
 
