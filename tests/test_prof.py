@@ -19,7 +19,9 @@
     estimates the 40 MB within 20 %; a forked child writes its own profile
     (its pid in the name); HAKMEM_PROF_SIGNAL=USR1 writes one on the signal.
   - The threads, fork and random tests (build-tests/*.preload) pass with
-    HAKMEM_PROF=1 at a high rate (HAKMEM_PROF_SAMPLE=8k: many samples).
+    HAKMEM_PROF=1 at a high rate (HAKMEM_PROF_SAMPLE=8k: many samples), and
+    bench/large_heap.c (realloc across classes, calloc, remote frees) at the
+    default rate.
 No timing is asserted.
 """
 import glob
@@ -180,6 +182,22 @@ def main():
                                               HAKMEM_PROF_PREFIX=os.path.join(tdir, "p")), tdir, timeout=300)
         check(rc == 0, "%s.preload with HAKMEM_PROF=1: exit status %d: %s" % (t, rc, (out + err)[-600:]))
         check(glob.glob(os.path.join(tdir, "p.*.heap")), "%s.preload wrote no profile" % t)
+
+    # bench/large_heap's shape (realloc across classes, calloc, frees from
+    # another thread) at the default rate: a sampled block once handed out
+    # memory that held an earlier owner's free key, realloc copied it into an
+    # ordinary block of that heap, and its remote free aborted as a double free
+    lh = os.path.join(work, "large_heap")
+    r = subprocess.run([cc, "-O2", "-pthread", "-I", os.path.join(ROOT, "bench"), os.path.join(ROOT, "bench/large_heap.c"),
+                        "-o", lh, "-ldl"])
+    if check(r.returncode == 0, "building bench/large_heap.c failed"):
+        ldir = os.path.join(work, "lh")
+        os.makedirs(ldir)
+        for args in (["1", "4000", "100000", "1234567", "1", "65536"], ["4", "2000", "50000", "7", "1", "1048576"]):
+            rc, out, err = run([lh] + args, env(lib, HAKMEM_PROF="1", HAKMEM_PROF_PREFIX=os.path.join(ldir, "p")), ldir,
+                               timeout=300)
+            check(rc == 0 and "check=ok" in out and "invalid" not in err,
+                  "large_heap %s with HAKMEM_PROF=1: exit status %d: %s" % (" ".join(args), rc, (out + err)[-400:]))
 
     if failures:
         print("REASON: %s" % failures[0])

@@ -845,6 +845,10 @@ void *hak_heap_prof_alloc(unsigned cls) {
     s->tc.used++;
     if (!s->tc.free && s->geo.carve >= hak_slab_end(s)) h->cur[cls] = NULL;
   }
+  /* A live block's key word is never its heap's key: this memory may hold
+   * one from an earlier owner, and a realloc would copy it into a block of
+   * that heap, whose next remote free would read as a double free. */
+  if (b) *hak_block_key(b) = 0;
   return b;
 }
 
