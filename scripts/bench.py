@@ -222,6 +222,7 @@ def setup_facts(ctx):
         "jemalloc": f"jemalloc {pkgver('libjemalloc2')} ({measure.PEERS['jemalloc'][0]})",
         "tcmalloc": f"tcmalloc (gperftools) {pkgver('libtcmalloc-minimal4')} ({measure.PEERS['tcmalloc'][0]})",
     }
+    versions[measure.PROF] = versions["hakmem"] + " with HAKMEM_PROF=1"
     total = mem_total_kb()
     return {
         "cpu": cpu.group(1).strip() if cpu else "?", "ncpu": os.cpu_count(),
