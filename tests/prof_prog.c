@@ -1,11 +1,14 @@
 /* prof_prog — the heap profiler's test program (py.prof), built plainly, run
- * under LD_PRELOAD. 90 MB through alloc_ninety, 10 MB through alloc_ten,
- * every other block of each freed; prints the live bytes of each and writes
- * a profile to argv[1] with hak_prof_dump; then frees everything but what
+ * under LD_PRELOAD. 90 MB through alloc_ninety, 10 MB through alloc_ten in
+ * four threads (each samples into a shard of its own), every other block of
+ * each freed by the main thread; prints the live bytes of each and writes a
+ * profile to argv[1] with hak_prof_dump; then frees everything but what
  * leak_some leaks (4000 blocks), for the leak report at exit. */
 #define _GNU_SOURCE
 #include <dlfcn.h>
 #include <malloc.h>
+#include <pthread.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,6 +28,13 @@ __attribute__((noinline)) void *alloc_ten(void) {
   if (p) memset(p, 2, BS);
   return p;
 }
+#define NT 4
+static void *ten_thread(void *arg) {
+  for (int i = (int)(intptr_t)arg; i < N10; i += NT)
+    if (!(keep10[i] = alloc_ten())) return (void *)1;
+  return NULL;
+}
+
 __attribute__((noinline)) void leak_some(void) {
   for (int i = 0; i < 4000; i++) {
     void *p = malloc(BS);
@@ -39,9 +49,15 @@ int main(int argc, char **argv) {
     fprintf(stderr, "hak_prof_dump not found: hakmem not loaded\n");
     return 2;
   }
-  for (int i = 0; i < N90; i++) {
+  pthread_t t[NT];
+  for (int k = 0; k < NT; k++)
+    if (pthread_create(&t[k], NULL, ten_thread, (void *)(intptr_t)k)) return 3;
+  for (int i = 0; i < N90; i++)
     if (!(keep90[i] = alloc_ninety())) return 3;
-    if (i % 9 == 0 && !(keep10[i / 9] = alloc_ten())) return 3;
+  for (int k = 0; k < NT; k++) {
+    void *r;
+    pthread_join(t[k], &r);
+    if (r) return 3;
   }
   size_t live90 = 0, live10 = 0;
   for (int i = 0; i < N90; i++) {

@@ -4,7 +4,9 @@
     tests/test_prof.py LIB.so WORKDIR
 
   - tests/prof_prog.c, built plainly and run under LD_PRELOAD: 90 MB through
-    alloc_ninety and 10 MB through alloc_ten, half of each freed, a profile
+    alloc_ninety and 10 MB through alloc_ten (in four threads: with the main
+    thread, five of the profiler's shards), half of each freed by the main
+    thread, a profile
     written by hak_prof_dump. `google-pprof --text` must attribute the live
     bytes to the two functions by name within 10 % of what the program
     counted with malloc_usable_size (at HAKMEM_PROF_SAMPLE=4k, so that the
@@ -80,7 +82,7 @@ def main():
         return 1
     prog = os.path.join(work, "prof_prog")
     cc = os.environ.get("CC", "cc")
-    r = subprocess.run([cc, "-O2", "-g", os.path.join(ROOT, "tests/prof_prog.c"), "-o", prog, "-ldl"])
+    r = subprocess.run([cc, "-O2", "-g", "-pthread", os.path.join(ROOT, "tests/prof_prog.c"), "-o", prog, "-ldl"])
     if r.returncode:
         print("REASON: building prof_prog failed")
         return 1
@@ -172,7 +174,9 @@ def main():
     bt = os.path.join(ROOT, "build-tests")
     subprocess.run(["make", "-s", "-f", "tests/tests.mk"] + ["build-tests/%s.preload" % t for t in ("threads", "fork", "random")],
                    cwd=ROOT, stdout=subprocess.DEVNULL)
-    for t, args in (("threads", []), ("fork", []), ("random", [])):
+    # threads with 24 threads: more than the profiler's 16 shards, so that
+    # threads share them
+    for t, args in (("threads", ["24"]), ("fork", []), ("random", [])):
         exe = os.path.join(bt, t + ".preload")
         if not check(os.access(exe, os.X_OK), "%s missing (built by scripts/run_tests.sh)" % exe):
             continue

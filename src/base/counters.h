@@ -33,7 +33,7 @@ typedef struct hak_counters {
   /* frontend: pages of slabs in use given back (purge.c) and taken again */
   hak_counter_t slab_purges, slab_purged_bytes, slab_unpurged_bytes;
   /* diag: heap profiler */
-  hak_counter_t prof_samples, prof_dropped, prof_dumps;
+  hak_counter_t prof_dropped, prof_dumps;
 } hak_counters_t;
 
 extern hak_counters_t g_stats;

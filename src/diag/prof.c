@@ -1,7 +1,9 @@
-/* The heap profiler (prof.h). Memory: three tables mapped from the OS at
- * start-up (MAP_NORESERVE-like: only touched pages count), never malloc.
- * One lock guards them; the decision to sample never takes it (it is the
- * heap's countdown, or the thread's Big byte countdown). */
+/* The heap profiler (prof.h). Memory: tables mapped from the OS (only
+ * touched pages count), never malloc. The stacks are one table, read without
+ * a lock; the live samples and the per-stack counts are in shards, one per
+ * thread up to HAK_PROF_HEAPS, each with its lock. The decision to sample
+ * takes no lock (it is the heap's countdown, or the thread's Big byte
+ * countdown). */
 #include "diag/prof.h"
 #include "hakmem.h"
 #include "backend/big.h"
@@ -27,45 +29,64 @@
 #define PROF_DEPTH 64
 #define PROF_BUCKETS (1u << 15)       /* distinct (stack, usable size) pairs */
 #define PROF_BIDX (PROF_BUCKETS * 2u) /* their hash index */
-#define PROF_LIVE_BITS 18 /* at most 2^18 live samples (128 GiB of live heap at the default rate) */
+#define PROF_LIVE_BITS 18 /* at most 2^18 live samples per shard */
 #define PROF_LIVE_FIRST_BITS 12
 #define PROF_TOP 20                   /* stacks in the leak report */
+#define PROF_BIG HAK_PROF_HEAPS       /* the shard of Big blocks' samples */
 
+/* A stack and usable size: written once, before it is published in the
+ * index, and read without a lock after. */
 typedef struct {
   uint64_t hash, usable;
-  uint64_t live_n, live_req, alloc_n; /* samples (pprof unsamples them) */
   uint32_t depth;
   uintptr_t pc[PROF_DEPTH];
 } prof_bucket_t;
 
 typedef struct {
+  uint64_t live_n, live_req, alloc_n; /* samples (pprof unsamples them) */
+} prof_cnt_t;
+
+typedef struct {
   uintptr_t addr; /* 0: empty slot */
   uint64_t req;
-  uint32_t bucket;
-  float est; /* what it added to g_pc.live_est, taken off again as it was */
+  uint32_t bucket; /* | PROF_COUNTED: est went into g_w.live_total */
+  float est;       /* what it added, taken off again as it was */
 } prof_live_t;
+#define PROF_COUNTED 0x80000000u
 
-bool g_prof_on;
-_Atomic uint32_t g_prof_big_live;
-/* The tables' addresses, read by every sample, and the counts that every
- * sample writes lie on cache lines of their own: in one line, each sample of
- * one thread made the next sample of another miss on the addresses too. */
-static struct {
-  prof_bucket_t *buckets;
-  uint32_t *bidx; /* bucket + 1; 0: empty */
+/* A shard: the live samples, and the per-stack counts, of the threads that
+ * sample into it (slab blocks: its heap in g_prof_heaps holds their blocks,
+ * so a free finds the shard from the block's slab; Big blocks: PROF_BIG).
+ * With one shard for all, every sample moved the lock's, the counts' and
+ * the profiler heap's cache lines between the cores. */
+typedef struct {
+  hak_lock_t lock;
+  uint32_t nlive, live_bits;
   /* The live samples' table starts small and doubles (a new mapping, every
    * record moved) while it is three quarters full, so that its probes stay
    * in a few cache lines and pages for the hundreds of live samples of a
    * typical heap instead of spreading over a table sized for the largest. */
-  prof_live_t *live;
-  uint32_t live_bits;
+  prof_live_t *live; /* both mapped at the shard's first sample */
+  prof_cnt_t *cnt;   /* per bucket */
+} __attribute__((aligned(HAK_CACHELINE))) prof_shard_t;
+
+bool g_prof_on;
+_Atomic uint32_t g_prof_big_live;
+static prof_shard_t g_shard[HAK_PROF_HEAPS + 1];
+static struct { /* read by every sample */
+  prof_bucket_t *buckets;
+  uint32_t *bidx; /* bucket + 1; 0: empty (atomic loads: buckets are added without the shards' locks) */
   _Atomic int ready; /* the unwinder is primed: samples may be taken */
-} g_pt __attribute__((aligned(HAK_CACHELINE))) = {.live_bits = PROF_LIVE_FIRST_BITS};
-static struct { /* under g_prof_lock */
-  uint32_t nbuckets, nlive;
-  double live_est;  /* estimated live bytes (unsampled) */
-  double next_dump; /* HAKMEM_PROF_INTERVAL: dump when live_est passes it */
-} g_pc __attribute__((aligned(HAK_CACHELINE)));
+} g_pt __attribute__((aligned(HAK_CACHELINE)));
+/* Written seldom: when a stack is new, a thread samples for the first time,
+ * or (HAKMEM_PROF_INTERVAL only) a sample is taken or freed. */
+static struct {
+  hak_lock_t bucket_lock; /* adds buckets; taken with no shard's lock held, but by fork after them */
+  _Atomic uint32_t nbuckets;
+  _Atomic uint32_t next_shard;
+  _Atomic int64_t live_total, next_dump; /* all shards' live estimate, and the next interval dump */
+} g_w __attribute__((aligned(HAK_CACHELINE)));
+static __thread uint32_t t_shard; /* its shard + 1; 0: none yet */
 static _Atomic uint32_t g_seq; /* dumps of this process */
 static __thread int t_busy;   /* in the profiler: a malloc from here is not sampled */
 static __thread int64_t t_big_left;
@@ -145,80 +166,106 @@ static uint64_t stack_hash(const uintptr_t *pc, uint32_t d, uint64_t usable) {
   return h | 1;
 }
 
-/* The bucket of this stack and size (h: their stack_hash, taken before the
- * lock), made if new; UINT32_MAX when full. */
-static uint32_t bucket_get(const uintptr_t *pc, uint32_t d, uint64_t usable, uint64_t h) {
-  touch_for_write(&g_pt.bidx[h & (PROF_BIDX - 1)]);
+/* The bucket of this stack and size (h: their stack_hash), UINT32_MAX if
+ * none; *slot: where the probe ended. */
+static uint32_t bucket_find(const uintptr_t *pc, uint32_t d, uint64_t usable, uint64_t h, uint32_t *slot) {
   for (uint32_t i = (uint32_t)h & (PROF_BIDX - 1);; i = (i + 1) & (PROF_BIDX - 1)) {
-    uint32_t b = g_pt.bidx[i];
+    uint32_t b = __atomic_load_n(&g_pt.bidx[i], __ATOMIC_ACQUIRE);
     if (!b) {
-      if (g_pc.nbuckets == PROF_BUCKETS) return UINT32_MAX;
-      prof_bucket_t *nb = &g_pt.buckets[g_pc.nbuckets];
-      nb->hash = h;
-      nb->usable = usable;
-      nb->depth = d;
-      memcpy(nb->pc, pc, d * sizeof *pc);
-      g_pt.bidx[i] = ++g_pc.nbuckets;
-      return g_pc.nbuckets - 1;
+      *slot = i;
+      return UINT32_MAX;
     }
     prof_bucket_t *e = &g_pt.buckets[b - 1];
     if (e->hash == h && e->usable == usable && e->depth == d && !memcmp(e->pc, pc, d * sizeof *pc)) return b - 1;
   }
 }
 
-static uint32_t live_mask(void) { return (1u << g_pt.live_bits) - 1; }
-static uint32_t live_slot(uintptr_t a) {
-  return (uint32_t)((a >> 4) * 0x9e3779b97f4a7c15ull >> (64 - g_pt.live_bits));
+/* The bucket, made if new (under g_w.bucket_lock, so that two threads do not
+ * make the same one); UINT32_MAX when the table is full. No lock when it
+ * exists, which is nearly always. */
+static uint32_t bucket_get(const uintptr_t *pc, uint32_t d, uint64_t usable, uint64_t h) {
+  uint32_t slot, b = bucket_find(pc, d, usable, h, &slot);
+  if (b != UINT32_MAX) return b;
+  hak_lock(&g_w.bucket_lock);
+  b = bucket_find(pc, d, usable, h, &slot);
+  uint32_t n = atomic_load_explicit(&g_w.nbuckets, memory_order_relaxed);
+  if (b == UINT32_MAX && n < PROF_BUCKETS) {
+    prof_bucket_t *nb = &g_pt.buckets[n];
+    nb->hash = h;
+    nb->usable = usable;
+    nb->depth = d;
+    memcpy(nb->pc, pc, d * sizeof *pc);
+    atomic_store_explicit(&g_w.nbuckets, n + 1, memory_order_release);
+    __atomic_store_n(&g_pt.bidx[slot], n + 1, __ATOMIC_RELEASE);
+    b = n;
+  }
+  hak_unlock(&g_w.bucket_lock);
+  return b;
 }
 
-static void live_put(prof_live_t e) {
-  uint32_t i = live_slot(e.addr);
-  touch_for_write(&g_pt.live[i]);
-  while (g_pt.live[i].addr) i = (i + 1) & live_mask();
-  g_pt.live[i] = e;
+static uint32_t live_mask(const prof_shard_t *sh) { return (1u << sh->live_bits) - 1; }
+static uint32_t live_slot(const prof_shard_t *sh, uintptr_t a) {
+  return (uint32_t)((a >> 4) * 0x9e3779b97f4a7c15ull >> (64 - sh->live_bits));
+}
+
+static void live_put(prof_shard_t *sh, prof_live_t e) {
+  uint32_t i = live_slot(sh, e.addr);
+  touch_for_write(&sh->live[i]);
+  while (sh->live[i].addr) i = (i + 1) & live_mask(sh);
+  sh->live[i] = e;
 }
 
 /* Doubles the table; false at its largest or when the OS refuses. */
-static bool live_grow(void) {
-  if (g_pt.live_bits >= PROF_LIVE_BITS) return false;
-  size_t old_n = (size_t)1 << g_pt.live_bits;
-  prof_live_t *old = g_pt.live, *fresh = hak_os_map(2 * old_n * sizeof *fresh);
+static bool live_grow(prof_shard_t *sh) {
+  if (sh->live_bits >= PROF_LIVE_BITS) return false;
+  size_t old_n = (size_t)1 << sh->live_bits;
+  prof_live_t *old = sh->live, *fresh = hak_os_map(2 * old_n * sizeof *fresh);
   if (!fresh) return false;
-  g_pt.live = fresh;
-  g_pt.live_bits++;
+  sh->live = fresh;
+  sh->live_bits++;
   for (size_t i = 0; i < old_n; i++)
-    if (old[i].addr) live_put(old[i]);
+    if (old[i].addr) live_put(sh, old[i]);
   hak_os_unmap(old, old_n * sizeof *old);
   return true;
 }
 
-static bool live_insert(uintptr_t a, uint64_t req, uint32_t bucket, float est) {
-  uint32_t cap = 1u << g_pt.live_bits;
-  if (g_pc.nlive >= cap - cap / 4 && !live_grow()) return false; /* keeps the probes short */
-  live_put((prof_live_t){a, req, bucket, est});
-  g_pc.nlive++;
+/* The shard's tables, at its first sample (its lock held); false if the OS
+ * refused them. */
+static bool shard_ready(prof_shard_t *sh) {
+  if (sh->live) return true;
+  if (!sh->cnt && !(sh->cnt = hak_os_map(PROF_BUCKETS * sizeof(prof_cnt_t)))) return false;
+  sh->live_bits = PROF_LIVE_FIRST_BITS;
+  return (sh->live = hak_os_map(((size_t)1 << PROF_LIVE_FIRST_BITS) * sizeof(prof_live_t))) != NULL;
+}
+
+static bool live_insert(prof_shard_t *sh, uintptr_t a, uint64_t req, uint32_t bucket, float est) {
+  if (!shard_ready(sh)) return false;
+  uint32_t cap = 1u << sh->live_bits;
+  if (sh->nlive >= cap - cap / 4 && !live_grow(sh)) return false; /* keeps the probes short */
+  live_put(sh, (prof_live_t){a, req, bucket, est});
+  sh->nlive++;
   return true;
 }
 
 /* Removes a's record (linear probing, backward-shift deletion). */
-static bool live_remove(uintptr_t a, prof_live_t *out) {
-  uint32_t i = live_slot(a);
-  while (g_pt.live[i].addr != a) {
-    if (!g_pt.live[i].addr) return false;
-    i = (i + 1) & live_mask();
+static bool live_remove(prof_shard_t *sh, uintptr_t a, prof_live_t *out) {
+  if (!sh->live) return false;
+  uint32_t i = live_slot(sh, a), m = live_mask(sh);
+  while (sh->live[i].addr != a) {
+    if (!sh->live[i].addr) return false;
+    i = (i + 1) & m;
   }
-  *out = g_pt.live[i];
-  uint32_t m = live_mask();
-  for (uint32_t j = (i + 1) & m; g_pt.live[j].addr; j = (j + 1) & m) {
-    uint32_t home = live_slot(g_pt.live[j].addr);
+  *out = sh->live[i];
+  for (uint32_t j = (i + 1) & m; sh->live[j].addr; j = (j + 1) & m) {
+    uint32_t home = live_slot(sh, sh->live[j].addr);
     /* j's entry may move to the hole at i unless its home lies in (i, j] */
     if (((j - home) & m) >= ((j - i) & m)) {
-      g_pt.live[i] = g_pt.live[j];
+      sh->live[i] = sh->live[j];
       i = j;
     }
   }
-  g_pt.live[i].addr = 0;
-  g_pc.nlive--;
+  sh->live[i].addr = 0;
+  sh->nlive--;
   return true;
 }
 
@@ -228,58 +275,54 @@ static int dump_file(const char *path);
  * (with its divisions) once per class at start-up, not once per sample. */
 static float g_class_est[HAK_NCLASS];
 
-/* Records a sample of block p (stack already taken), g_prof_lock held;
- * false if the table is full. *dump: an interval dump is due (written once
- * the lock is dropped, since the dump takes it). h and est: the pure parts,
- * computed before the lock, which the other sampling threads wait for. */
-static bool record_locked(void *p, const uintptr_t *pc, uint32_t d, uint64_t req, uint64_t usable, uint64_t h,
-                          float est, bool *dump) {
-  uint32_t b = bucket_get(pc, d, usable, h);
-  bool ok = b != UINT32_MAX && live_insert((uintptr_t)p, req, b, est);
+/* HAKMEM_PROF_INTERVAL: true when this growth of the live heap makes an
+ * interval dump due (one thread wins it). */
+static bool interval_due(int64_t est) {
+  int64_t now = atomic_fetch_add_explicit(&g_w.live_total, est, memory_order_relaxed) + est;
+  int64_t next = atomic_load_explicit(&g_w.next_dump, memory_order_relaxed);
+  return now >= next && atomic_compare_exchange_strong_explicit(&g_w.next_dump, &next, now + (int64_t)g_cfg.prof_interval,
+                                                                memory_order_relaxed, memory_order_relaxed);
+}
+
+/* Records a sample of block p in bucket b (UINT32_MAX: the stack table is
+ * full), sh's lock held; false if it could not be recorded. *dump: an
+ * interval dump is due (written once the lock is dropped). */
+static bool record_locked(prof_shard_t *sh, void *p, uint32_t b, uint64_t req, float est, bool *dump) {
+  /* the interval may change while the program runs: a record says whether
+   * it counted, so that its free takes off exactly what it added */
+  bool counted = g_cfg.prof_interval != 0;
+  bool ok = b != UINT32_MAX && live_insert(sh, (uintptr_t)p, req, b | (counted ? PROF_COUNTED : 0), est);
   *dump = false;
   if (ok) {
-    g_pt.buckets[b].live_n++;
-    g_pt.buckets[b].live_req += req;
-    g_pt.buckets[b].alloc_n++;
-    g_pc.live_est += est;
-    if (g_cfg.prof_interval && g_pc.live_est >= g_pc.next_dump) {
-      g_pc.next_dump = g_pc.live_est + (double)g_cfg.prof_interval;
-      *dump = true;
-    }
+    sh->cnt[b].live_n++;
+    sh->cnt[b].live_req += req;
+    sh->cnt[b].alloc_n++;
+    if (counted) *dump = interval_due((int64_t)est);
+  } else {
+    hak_cnt_add(&g_stats.prof_dropped, 1);
   }
-  hak_cnt_add(ok ? &g_stats.prof_samples : &g_stats.prof_dropped, 1);
   return ok;
 }
 
-static bool record(void *p, const uintptr_t *pc, uint32_t d, uint64_t req, uint64_t usable) {
-  uint64_t h = stack_hash(pc, d, usable);
-  float est = (float)((double)usable * unsample(usable));
-  bool dump;
-  hak_lock(&g_prof_lock);
-  bool ok = record_locked(p, pc, d, req, usable, h, est, &dump);
-  hak_unlock(&g_prof_lock);
-  if (dump) dump_file(NULL);
-  return ok;
-}
-
-/* Takes p's record off, g_prof_lock held; false if it has none. */
-static bool forget_locked(const void *p) {
+/* Takes p's record off, sh's lock held; false if it has none. */
+static bool forget_locked(prof_shard_t *sh, const void *p) {
   prof_live_t e;
-  bool found = live_remove((uintptr_t)p, &e);
+  bool found = live_remove(sh, (uintptr_t)p, &e);
   if (found) {
-    prof_bucket_t *b = &g_pt.buckets[e.bucket];
-    b->live_n--;
-    b->live_req -= e.req;
-    g_pc.live_est -= e.est;
+    prof_cnt_t *c = &sh->cnt[e.bucket & ~PROF_COUNTED];
+    c->live_n--;
+    c->live_req -= e.req;
+    if (e.bucket & PROF_COUNTED) atomic_fetch_sub_explicit(&g_w.live_total, (int64_t)e.est, memory_order_relaxed);
   }
   return found;
 }
 
-static bool forget(const void *p) {
-  hak_lock(&g_prof_lock);
-  bool found = forget_locked(p);
-  hak_unlock(&g_prof_lock);
-  return found;
+/* This thread's shard of slab samples: handed out in turn, so that up to
+ * HAK_PROF_HEAPS threads each have one of their own. */
+static uint32_t my_shard(void) {
+  if (HAK_UNLIKELY(!t_shard))
+    t_shard = atomic_fetch_add_explicit(&g_w.next_shard, 1, memory_order_relaxed) % HAK_PROF_HEAPS + 1;
+  return t_shard - 1;
 }
 
 /* The heap's sampler: a block of class cls from the profiler's heap. */
@@ -291,27 +334,32 @@ static void *sample_slab(unsigned cls, size_t size) {
   t_busy = 1;
   uintptr_t pc[PROF_DEPTH];
   uint32_t d = capture(pc);
-  uint64_t usable = g_class[cls].size, h = stack_hash(pc, d, usable);
+  uint64_t usable = g_class[cls].size;
+  uint32_t bk = bucket_get(pc, d, usable, stack_hash(pc, d, usable));
   float est = g_class_est[cls];
+  uint32_t i = my_shard();
+  prof_shard_t *sh = &g_shard[i];
   bool dump = false;
-  hak_lock(&g_prof_lock); /* one lock for the block and its record */
-  void *b = hak_heap_prof_alloc(cls);
-  if (b && !record_locked(b, pc, d, size, usable, h, est, &dump)) {
+  hak_lock(&sh->lock); /* one lock for the block and its record */
+  void *b = hak_heap_prof_alloc(&g_prof_heaps[i], cls);
+  if (b && !record_locked(sh, b, bk, size, est, &dump)) {
     hak_heap_prof_free(hak_slab_of(b), b);
     b = NULL;
   }
-  hak_unlock(&g_prof_lock);
+  hak_unlock(&sh->lock);
   if (dump) dump_file(NULL);
   t_busy = 0;
   return b;
 }
 
 void hak_prof_free_block(hak_slab_t *s, void *p) {
-  /* Every block of the profiler's heap that is out has a record. */
-  hak_lock(&g_prof_lock);
-  bool found = forget_locked(p);
+  /* Every block of a profiler's heap that is out has a record, in the
+   * shard of that heap. */
+  prof_shard_t *sh = &g_shard[(hak_heap_t *)s->geo.owner - g_prof_heaps];
+  hak_lock(&sh->lock);
+  bool found = forget_locked(sh, p);
   if (found) hak_heap_prof_free(s, p);
-  hak_unlock(&g_prof_lock);
+  hak_unlock(&sh->lock);
   if (!found) hak_report_invalid("free", p, "double free", NULL);
 }
 
@@ -324,12 +372,43 @@ void hak_prof_big_alloc_slow(void *p, size_t size) {
   t_busy = 1;
   uintptr_t pc[PROF_DEPTH];
   uint32_t d = capture(pc);
-  if (record(p, pc, d, size, size)) atomic_fetch_add_explicit(&g_prof_big_live, 1, memory_order_relaxed);
+  uint32_t bk = bucket_get(pc, d, size, stack_hash(pc, d, size));
+  float est = (float)((double)size * unsample(size));
+  prof_shard_t *sh = &g_shard[PROF_BIG];
+  bool dump;
+  hak_lock(&sh->lock);
+  bool ok = record_locked(sh, p, bk, size, est, &dump);
+  hak_unlock(&sh->lock);
+  if (ok) atomic_fetch_add_explicit(&g_prof_big_live, 1, memory_order_relaxed);
+  if (dump) dump_file(NULL);
   t_busy = 0;
 }
 
 void hak_prof_big_free_slow(const void *p) {
-  if (forget(p)) atomic_fetch_sub_explicit(&g_prof_big_live, 1, memory_order_relaxed);
+  prof_shard_t *sh = &g_shard[PROF_BIG];
+  hak_lock(&sh->lock);
+  bool found = forget_locked(sh, p);
+  hak_unlock(&sh->lock);
+  if (found) atomic_fetch_sub_explicit(&g_prof_big_live, 1, memory_order_relaxed);
+}
+
+/* A bucket's counts, summed over the shards (every shard's lock held). */
+static prof_cnt_t bucket_sum(uint32_t b) {
+  prof_cnt_t c = {0, 0, 0};
+  for (unsigned i = 0; i <= HAK_PROF_HEAPS; i++)
+    if (g_shard[i].cnt) {
+      c.live_n += g_shard[i].cnt[b].live_n;
+      c.live_req += g_shard[i].cnt[b].live_req;
+      c.alloc_n += g_shard[i].cnt[b].alloc_n;
+    }
+  return c;
+}
+
+static void shards_lock(void) {
+  for (unsigned i = 0; i <= HAK_PROF_HEAPS; i++) hak_lock(&g_shard[i].lock);
+}
+static void shards_unlock(void) {
+  for (unsigned i = HAK_PROF_HEAPS + 1; i-- > 0;) hak_unlock(&g_shard[i].lock);
 }
 
 /* --- output ---------------------------------------------------------------- */
@@ -339,7 +418,16 @@ typedef struct {
   size_t n;
   char buf[1 << 16];
 } out_t;
-static out_t g_out; /* under g_prof_lock */
+static out_t g_out; /* under every shard's lock */
+/* Every bucket's counts summed over the shards, for one dump (under every
+ * shard's lock; mapped at the first). NULL if the OS refused it. */
+static prof_cnt_t *g_sum;
+static uint32_t sum_shards(void) {
+  uint32_t n = atomic_load_explicit(&g_w.nbuckets, memory_order_acquire);
+  if (!g_sum && !(g_sum = hak_os_map(PROF_BUCKETS * sizeof *g_sum))) return 0;
+  for (uint32_t b = 0; b < n; b++) g_sum[b] = bucket_sum(b);
+  return n;
+}
 
 static void out_flush(out_t *o) {
   for (size_t off = 0; off < o->n;) {
@@ -371,14 +459,18 @@ static void out_fmt(out_t *o, const char *fmt, ...) {
  * pprof unsamples (heap_v2 at the sampling rate); the maps let it symbolise. */
 static void write_profile(out_t *o) {
   uint64_t ln = 0, lb = 0, an = 0, ab = 0;
-  for (uint32_t i = 0; i < g_pc.nbuckets; i++) {
-    prof_bucket_t *b = &g_pt.buckets[i];
-    ln += b->live_n, lb += b->live_n * b->usable, an += b->alloc_n, ab += b->alloc_n * b->usable;
+  uint32_t n = sum_shards();
+  for (uint32_t i = 0; i < n; i++) {
+    prof_cnt_t *c = &g_sum[i];
+    uint64_t u = g_pt.buckets[i].usable;
+    ln += c->live_n, lb += c->live_n * u, an += c->alloc_n, ab += c->alloc_n * u;
   }
   out_fmt(o, "heap profile: %u: %u [%u: %u] @ heap_v2/%u\n", ln, lb, an, ab, (uint64_t)g_cfg.prof_sample);
-  for (uint32_t i = 0; i < g_pc.nbuckets; i++) {
+  for (uint32_t i = 0; i < n; i++) {
     prof_bucket_t *b = &g_pt.buckets[i];
-    out_fmt(o, "%u: %u [%u: %u] @", b->live_n, b->live_n * b->usable, b->alloc_n, b->alloc_n * b->usable);
+    prof_cnt_t *c = &g_sum[i];
+    if (!c->alloc_n) continue;
+    out_fmt(o, "%u: %u [%u: %u] @", c->live_n, c->live_n * b->usable, c->alloc_n, c->alloc_n * b->usable);
     for (uint32_t k = 0; k < b->depth; k++) out_fmt(o, " %p", (void *)b->pc[k]);
     out_put(o, "\n", 1);
   }
@@ -414,12 +506,12 @@ static int dump_file(const char *path) {
     t_busy--;
     return -1;
   }
-  hak_lock(&g_prof_lock);
+  shards_lock();
   g_out.fd = fd;
   g_out.n = 0;
   write_profile(&g_out);
   out_flush(&g_out);
-  hak_unlock(&g_prof_lock);
+  shards_unlock();
   close(fd);
   t_busy--;
   hak_cnt_add(&g_stats.prof_dumps, 1);
@@ -542,17 +634,18 @@ static void size_str(char *buf, size_t cap, double v) {
 
 static void leak_report(void) {
   out_t *o = &g_out;
-  hak_lock(&g_prof_lock);
+  shards_lock();
   o->fd = 2;
   o->n = 0;
   double total = 0;
   uint32_t stacks = 0;
   uint64_t samples = 0;
-  for (uint32_t i = 0; i < g_pc.nbuckets; i++)
-    if (g_pt.buckets[i].live_n) {
-      total += (double)g_pt.buckets[i].live_n * (double)g_pt.buckets[i].usable * unsample(g_pt.buckets[i].usable);
+  uint32_t n = sum_shards();
+  for (uint32_t i = 0; i < n; i++)
+    if (g_sum[i].live_n) {
+      total += (double)g_sum[i].live_n * (double)g_pt.buckets[i].usable * unsample(g_pt.buckets[i].usable);
       stacks++;
-      samples += g_pt.buckets[i].live_n;
+      samples += g_sum[i].live_n;
     }
   char t[32];
   size_str(t, sizeof t, total);
@@ -565,24 +658,25 @@ static void leak_report(void) {
   for (unsigned k = 0; k < PROF_TOP && k < stacks; k++) {
     uint32_t best = UINT32_MAX;
     double bv = -1;
-    for (uint32_t i = 0; i < g_pc.nbuckets; i++) {
+    for (uint32_t i = 0; i < n; i++) {
       prof_bucket_t *b = &g_pt.buckets[i];
-      if (!b->live_n) continue;
-      double v = (double)b->live_n * (double)b->usable * unsample(b->usable);
+      if (!g_sum[i].live_n) continue;
+      double v = (double)g_sum[i].live_n * (double)b->usable * unsample(b->usable);
       bool below = v < last || (v == last && i > last_i);
       if (below && v > bv) bv = v, best = i;
     }
     if (best == UINT32_MAX) break;
     last = bv, last_i = best;
     prof_bucket_t *b = &g_pt.buckets[best];
+    prof_cnt_t *c = &g_sum[best];
     size_str(t, sizeof t, bv);
     out_fmt(o, "#%u %s in about %u blocks of %u bytes (%u requested on average; %u samples)\n", (uint64_t)k + 1,
-            t, (uint64_t)((double)b->live_n * unsample(b->usable) + 0.5), b->usable, b->live_req / b->live_n,
-            b->live_n);
+            t, (uint64_t)((double)c->live_n * unsample(b->usable) + 0.5), b->usable, c->live_req / c->live_n,
+            c->live_n);
     for (uint32_t f = 0; f < b->depth && f < 12; f++) say_frame(o, b->pc[f]);
   }
   out_flush(o);
-  hak_unlock(&g_prof_lock);
+  shards_unlock();
 }
 
 /* --- start-up, signal, fork, exit -------------------------------------------- */
@@ -609,12 +703,14 @@ void hak_prof_init(void) {
   if (!g_cfg.prof) return;
   g_pt.buckets = hak_os_map(PROF_BUCKETS * sizeof(prof_bucket_t));
   g_pt.bidx = hak_os_map(PROF_BIDX * sizeof(uint32_t));
-  g_pt.live = hak_os_map(((size_t)1 << PROF_LIVE_FIRST_BITS) * sizeof(prof_live_t));
-  if (!g_pt.buckets || !g_pt.bidx || !g_pt.live) {
+  if (!g_pt.buckets || !g_pt.bidx) {
     hak_say("hakmem: HAKMEM_PROF: no memory for the sample table; profiling off\n", 68);
     return;
   }
-  g_pc.next_dump = (double)g_cfg.prof_interval;
+  /* the index is probed without a lock: its pages are written once here,
+   * so that no probe maps the zero page for an insert to fault on again */
+  for (size_t i = 0; i < PROF_BIDX; i += HAK_PAGE / sizeof(uint32_t)) touch_for_write(&g_pt.bidx[i]);
+  atomic_store_explicit(&g_w.next_dump, (int64_t)g_cfg.prof_interval, memory_order_relaxed);
   for (unsigned c = 0; c < HAK_NCLASS; c++) g_class_est[c] = (float)((double)g_class[c].size * unsample(g_class[c].size));
   g_heap_sampler = sample_slab;
   g_heap_sample_mean = g_cfg.prof_sample;
@@ -691,10 +787,18 @@ void hak_prof_exit(void) {
   if (g_cfg.prof_leaks) leak_report();
 }
 
-void hak_prof_lock(void) { hak_lock(&g_prof_lock); }
-void hak_prof_unlock(void) { hak_unlock(&g_prof_lock); }
+/* fork: every shard (they hold the profiler's heaps), then the bucket lock */
+void hak_prof_lock(void) {
+  shards_lock();
+  hak_lock(&g_w.bucket_lock);
+}
+void hak_prof_unlock(void) {
+  hak_unlock(&g_w.bucket_lock);
+  shards_unlock();
+}
 void hak_prof_atfork_child(void) {
-  hak_lock_reset(&g_prof_lock);
+  for (unsigned i = 0; i <= HAK_PROF_HEAPS; i++) hak_lock_reset(&g_shard[i].lock);
+  hak_lock_reset(&g_w.bucket_lock);
   atomic_store_explicit(&g_seq, 0, memory_order_relaxed); /* the child's own pid, its own sequence */
   if (g_prof_on && g_cfg.prof_signal) {
     if (!hak_os_thread(sig_main, 64u << 10, "hakmem-prof")) hak_say("hakmem: HAKMEM_PROF_SIGNAL: no thread in the child\n", 52);

@@ -20,7 +20,7 @@ extern _Atomic uint32_t g_prof_big_live;
 void hak_prof_init(void);        /* start-up (hak_init_slow), after the heap's tables */
 void hak_prof_constructor(void); /* library constructor: unwinder, signal thread */
 void hak_prof_exit(void);        /* library destructor: the exit profile and leak report */
-void hak_prof_lock(void);        /* fork: the table's lock */
+void hak_prof_lock(void);        /* fork: every shard's lock, then the stack table's */
 void hak_prof_unlock(void);
 void hak_prof_atfork_child(void);
 
@@ -36,7 +36,7 @@ HAK_INLINE void hak_prof_big_free(const void *p) {
 }
 /* Whether slab s holds sampled blocks (then free's slow path calls
  * hak_prof_free_block instead of freeing p the usual way). */
-HAK_INLINE bool hak_prof_slab(const hak_slab_t *s) { return s->geo.owner == &g_prof_heap; }
+HAK_INLINE bool hak_prof_slab(const hak_slab_t *s) { return hak_heap_is_prof(s->geo.owner); }
 void hak_prof_free_block(hak_slab_t *s, void *p);
 
 #pragma GCC visibility pop

@@ -34,8 +34,7 @@ static _Atomic uint64_t g_remote_out_noheap[HAK_NCLASS];
 
 uint64_t g_heap_sample_mean;
 void *(*g_heap_sampler)(unsigned cls, size_t size);
-hak_heap_t g_prof_heap; /* owns the slabs of sampled blocks; under g_prof_lock */
-hak_lock_t g_prof_lock = HAK_LOCK_INIT;
+hak_heap_t g_prof_heaps[HAK_PROF_HEAPS]; /* own the slabs of sampled blocks; under their shards' locks */
 
 HAK_INLINE uint16_t sll_off(unsigned cls) {
   return (uint16_t)(offsetof(hak_heap_t, sll) + cls * sizeof(hak_sll_t));
@@ -803,7 +802,7 @@ hak_heap_t *hak_heap_first(void) {
   return h;
 }
 void hak_heap_lock_all(void) {
-  /* g_prof_lock is taken before this, by the profiler's part of fork */
+  /* the profiler's locks are taken before this, by its part of fork */
   hak_purge_lock_all(); /* first: the background purge takes heaps' locks under it */
   hak_lock(&g_heaps_lock);
 }
@@ -826,8 +825,7 @@ void hak_heap_atfork_child(void) {
 /* No SLL (its caps stay 0): a sampled block comes straight from a slab and
  * goes straight back, so the slab's used count is the live samples. */
 
-void *hak_heap_prof_alloc(unsigned cls) {
-  hak_heap_t *h = &g_prof_heap;
+void *hak_heap_prof_alloc(hak_heap_t *h, unsigned cls) {
   void *b = NULL;
   for (hak_slab_t *s = h->cur[cls]; !b;) {
     if (!s && !(s = h->cur[cls] = next_slab(h, cls))) break;
@@ -859,5 +857,5 @@ void hak_heap_prof_free(hak_slab_t *s, void *p) {
   hak_heap_t *me = t_heap;
   if (me != &g_empty_heap) me->n_remote_out[cls]++;
   else atomic_fetch_add_explicit(&g_remote_out_noheap[cls], 1, memory_order_relaxed);
-  slab_return_block(&g_prof_heap, p);
+  slab_return_block(s->geo.owner, p);
 }

@@ -100,15 +100,18 @@ HAK_INLINE uint64_t hak_sll_allocs(const hak_heap_t *h, unsigned cls) {
  * profiler's own heap (hak_heap_prof_alloc), or NULL to decline. */
 extern uint64_t g_heap_sample_mean;
 extern void *(*g_heap_sampler)(unsigned cls, size_t size);
-/* Sampled blocks come from a heap no thread owns, so free's fast path
- * refuses them and free's slow path sends them to the profiler; it takes
- * and frees them with g_prof_lock held, the one lock of a sample, which
- * also covers the profiler's tables (diag/prof.c), so that a sample costs
- * one lock and not two. */
-extern hak_heap_t g_prof_heap;
-extern hak_lock_t g_prof_lock;
-void *hak_heap_prof_alloc(unsigned cls);      /* g_prof_lock held */
-void hak_heap_prof_free(hak_slab_t *s, void *p); /* g_prof_lock held */
+/* Sampled blocks come from heaps no thread owns, so free's fast path
+ * refuses them and free's slow path sends them to the profiler. Each of
+ * its shards has one of these heaps, and takes and frees their blocks under
+ * the shard's lock, which also covers the shard's tables (diag/prof.c), so
+ * that a sample costs one lock and not two. */
+#define HAK_PROF_HEAPS 16
+extern hak_heap_t g_prof_heaps[HAK_PROF_HEAPS];
+HAK_INLINE bool hak_heap_is_prof(const hak_heap_t *h) {
+  return (uintptr_t)h - (uintptr_t)g_prof_heaps < sizeof g_prof_heaps;
+}
+void *hak_heap_prof_alloc(hak_heap_t *h, unsigned cls); /* h's shard lock held */
+void hak_heap_prof_free(hak_slab_t *s, void *p);        /* the lock of s's owner's shard held */
 
 /* Slow paths (heap.c) */
 /* An SLL's tick ran out: a guarded allocation (HAKMEM_GUARD_SAMPLE), a junk

@@ -207,7 +207,7 @@ void hak_purge_consider(hak_heap_t *h, hak_slab_t *s) {
                 : u * 32 <= cap ? HAK_SLAB_TRIED_32 | HAK_SLAB_TRIED_8
                                 : HAK_SLAB_TRIED_8;
   uint8_t f = s->tc.flags;
-  if ((f & lvl) == lvl || (f & HAK_SLAB_QUEUED) || h == &g_prof_heap) return;
+  if ((f & lvl) == lvl || (f & HAK_SLAB_QUEUED) || hak_heap_is_prof(h)) return;
   if (s->tc.list != HAK_LIST_PARTIAL && s->tc.list != HAK_LIST_PURGED) return;
   hak_heap_slab_unlink(h, s);
   uint32_t n = atomic_load_explicit(&h->sparse_n, memory_order_relaxed);
