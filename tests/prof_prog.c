@@ -74,6 +74,11 @@ int main(int argc, char **argv) {
     perror("hak_prof_dump");
     return 1;
   }
+  int (*stat)(const char *, uint64_t *) = (int (*)(const char *, uint64_t *))dlsym(RTLD_DEFAULT, "hak_stat");
+  uint64_t dumps = 0, dropped = 0;
+  if (stat && !stat("prof.dumps", &dumps) && !stat("prof.dropped", &dropped))
+    printf("prof.dumps %llu prof.dropped %llu\n", (unsigned long long)dumps, (unsigned long long)dropped);
+  fflush(stdout);
   for (int i = 0; i < N90; i++) free(keep90[i]);
   for (int i = 0; i < N10; i++) free(keep10[i]);
   leak_some();

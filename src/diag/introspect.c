@@ -192,6 +192,10 @@ static void tree(vis_t *v, const hak_snap_t *s) {
   v_num(v, "background_ticks", hak_cnt_get(&g_stats.bg_wakeups));
   v_close(v);
   v_num(v, "guarded", hak_cnt_get(&g_stats.guard_allocs));
+  v_open(v, "prof"); /* the heap profiler (HAKMEM_PROF) */
+  v_num(v, "dumps", hak_cnt_get(&g_stats.prof_dumps));
+  v_num(v, "dropped", hak_cnt_get(&g_stats.prof_dropped));
+  v_close(v);
   v_open(v, "purge"); /* whole free pages of slabs in use (frontend/purge.c) */
   v_num(v, "purges", hak_cnt_get(&g_stats.slab_purges));
   v_num(v, "bytes", hak_cnt_get(&g_stats.slab_purged_bytes));
