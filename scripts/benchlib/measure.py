@@ -420,7 +420,9 @@ def trace_run(ctx, wl, alloc, use_strace):
             cmd += ["-E", f"LD_PRELOAD={lib}"]
         if stats:
             cmd += ["-E", "HAKMEM_STATS=1"]
-        cmd += [a for k in PROF_ENV if alloc == PROF for a in ("-E", f"{k}={env[k]}")]
+        if alloc == PROF:
+            for k in PROF_ENV:
+                cmd += ["-E", f"{k}={env[k]}"]
         cmd += prog
     else:
         cmd = prog

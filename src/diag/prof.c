@@ -392,18 +392,6 @@ void hak_prof_big_free_slow(const void *p) {
   if (found) atomic_fetch_sub_explicit(&g_prof_big_live, 1, memory_order_relaxed);
 }
 
-/* A bucket's counts, summed over the shards (every shard's lock held). */
-static prof_cnt_t bucket_sum(uint32_t b) {
-  prof_cnt_t c = {0, 0, 0};
-  for (unsigned i = 0; i <= HAK_PROF_HEAPS; i++)
-    if (g_shard[i].cnt) {
-      c.live_n += g_shard[i].cnt[b].live_n;
-      c.live_req += g_shard[i].cnt[b].live_req;
-      c.alloc_n += g_shard[i].cnt[b].alloc_n;
-    }
-  return c;
-}
-
 static void shards_lock(void) {
   for (unsigned i = 0; i <= HAK_PROF_HEAPS; i++) hak_lock(&g_shard[i].lock);
 }
@@ -425,7 +413,13 @@ static prof_cnt_t *g_sum;
 static uint32_t sum_shards(void) {
   uint32_t n = atomic_load_explicit(&g_w.nbuckets, memory_order_acquire);
   if (!g_sum && !(g_sum = hak_os_map(PROF_BUCKETS * sizeof *g_sum))) return 0;
-  for (uint32_t b = 0; b < n; b++) g_sum[b] = bucket_sum(b);
+  memset(g_sum, 0, n * sizeof *g_sum);
+  for (unsigned i = 0; i <= HAK_PROF_HEAPS; i++)
+    for (uint32_t b = 0; g_shard[i].cnt && b < n; b++) {
+      g_sum[b].live_n += g_shard[i].cnt[b].live_n;
+      g_sum[b].live_req += g_shard[i].cnt[b].live_req;
+      g_sum[b].alloc_n += g_shard[i].cnt[b].alloc_n;
+    }
   return n;
 }
 
