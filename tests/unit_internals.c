@@ -201,11 +201,39 @@ static void test_thp(void) {
   g_cfg.thp = saved;
 }
 
-/* HAKMEM_THP=auto (the default): SuperSlabs get huge pages once the heap
- * holds HAKMEM_THP_AUTO_BYTES of them, Big blocks never; a SuperSlab that
+/* HAKMEM_THP=auto (the default): a SuperSlab asks for huge pages only
+ * while the last probe (one SuperSlab in 64, mapped with small pages and
+ * measured by mincore 64 mappings later) was nearly all resident, and the
+ * heap holds HAKMEM_THP_AUTO_BYTES; Big blocks never ask. A SuperSlab that
  * decommits a slot gives huge pages up for good (MADV_NOHUGEPAGE), so
- * khugepaged cannot bring back the memory handed back. Also the parsing of
- * HAKMEM_THP's values. */
+ * khugepaged cannot bring back the memory handed back. */
+enum { THP_RUN = 200 }; /* past two probes wherever the count stands: 64 per probe */
+static hak_ss_t *g_thp_ss[THP_RUN];
+
+/* Maps THP_RUN SuperSlabs, filling the pages of each that did not ask when
+ * dense; *first and *last: the indices of the first and last that asked for
+ * huge pages (-1: none). All are retired before it returns. */
+static void thp_run(bool dense, int *first, int *last) {
+  *first = *last = -1;
+  int n = 0;
+  for (; n < THP_RUN; n++) {
+    bool zero;
+    hak_ss_t *ss = g_thp_ss[n] = hak_ss_new(NULL, &zero);
+    CHECK(ss != NULL, "hak_ss_new");
+    if (!ss) break;
+    if (atomic_load(&ss->thp_asked)) {
+      if (*first < 0)
+        CHECK(vma_hugepage(ss) == 1 && vma_hugepage((char *)ss + HAK_SS_SIZE - 1) == 1,
+              "an asking SuperSlab carries MADV_HUGEPAGE over its 2 MiB");
+      if (*first < 0) *first = n;
+      *last = n;
+    } else if (dense) {
+      memset((char *)ss + HAK_SS_HEADER, 1, HAK_SS_SIZE - HAK_SS_HEADER);
+    }
+  }
+  while (n--) hak_ss_retire(g_thp_ss[n]);
+}
+
 static void test_thp_auto(void) {
   if (!thp_observable() || g_hak_hardened) {
     printf("unit_internals: no observable huge pages, or hardened build: THP auto checks skipped\n");
@@ -214,21 +242,24 @@ static void test_thp_auto(void) {
   int saved = g_cfg.thp;
   size_t saved_bytes = g_cfg.thp_auto_bytes;
   g_cfg.thp = HAK_THP_AUTO;
-  for (int big_heap = 0; big_heap <= 1; big_heap++) {
-    g_cfg.thp_auto_bytes = big_heap ? 0 : SIZE_MAX;
-    bool zero;
-    hak_ss_t *ss = hak_ss_new(NULL, &zero);
-    CHECK(ss != NULL, "hak_ss_new");
-    if (!ss) continue;
-    CHECK(vma_hugepage(ss) == big_heap,
-          "auto, heap %s the threshold: MADV_HUGEPAGE %s", big_heap ? "past" : "below",
-          big_heap ? "missing" : "unasked");
-    hak_ss_retire(ss);
-    /* retire gave it back to its arena */
-    char *b = hak_malloc(8u << 20);
-    CHECK(b && vma_hugepage(b + (4u << 20)) == 0, "auto: no huge pages on a big block");
-    hak_free(b);
-  }
+  g_cfg.thp_auto_bytes = 0;
+  int first, last;
+  /* Pages filled: within two probes, SuperSlabs ask, and go on asking
+   * (only probes do not). */
+  thp_run(true, &first, &last);
+  CHECK(first >= 0 && first <= 2 * 64 && last >= THP_RUN - 2,
+        "auto, pages filled: SuperSlabs asking for huge pages from %d to %d of %d", first, last, THP_RUN);
+  /* Pages left untouched: asking stops within two probes. */
+  thp_run(false, &first, &last);
+  CHECK(last <= 2 * 64, "auto, pages untouched: a SuperSlab asked for huge pages at %d of %d", last, THP_RUN);
+  /* Filled, but the heap below HAKMEM_THP_AUTO_BYTES: none asks. */
+  g_cfg.thp_auto_bytes = SIZE_MAX;
+  thp_run(true, &first, &last);
+  CHECK(first < 0, "auto: SuperSlab %d asked for huge pages below HAKMEM_THP_AUTO_BYTES", first);
+  g_cfg.thp_auto_bytes = 0;
+  char *big = hak_malloc(8u << 20);
+  CHECK(big && vma_hugepage(big + (4u << 20)) == 0, "auto: no huge pages on a big block");
+  hak_free(big);
   /* One-slot blocks until some land in a SuperSlab made under auto. */
   enum { N = 80 };
   void *blk[N];

@@ -141,8 +141,8 @@ HAK_API int hak_owns(const void *p) {
  * zeroed the other blocks, the probe shows only the program's use). The
  * share left untouched, averaged, picks how the others are zeroed: while
  * the program uses what it callocs, only one zeroing in ZERO_SAMPLE makes
- * system calls, and costs a few faults. Where huge pages are asked for,
- * memset: a partial MADV_DONTNEED would split them. */
+ * system calls, and costs a few faults. Where a huge page may back the
+ * block, memset: a partial MADV_DONTNEED would split it. */
 #define ZERO_OS_MIN ((size_t)4 * HAK_PAGE)   /* below, memset */
 #define ZERO_BY_OS ((size_t)2 * HAK_SS_SIZE) /* from here on, by the OS: too long to write */
 #define ZERO_SAMPLE 32u
@@ -179,7 +179,7 @@ static void probe_read(unsigned k) {
 
 void hak_zero(void *p, size_t n) {
   uintptr_t a = (uintptr_t)p, lo = hak_align_up(a, HAK_PAGE), hi = (a + n) & ~(uintptr_t)(HAK_PAGE - 1);
-  if (n < ZERO_OS_MIN || (n < ZERO_BY_OS && g_cfg.thp != HAK_THP_OFF)) { /* [lo, hi) holds 3 pages or more */
+  if (n < ZERO_OS_MIN || (n < ZERO_BY_OS && hak_ss_huge_at(p))) { /* [lo, hi) holds 3 pages or more */
     memset(p, 0, n);
     return;
   }

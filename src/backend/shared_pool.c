@@ -324,12 +324,7 @@ static void decommit_batch(hak_slab_t **v, unsigned n) {
   qsort(v, n, sizeof *v, by_address);
   for (unsigned i = 0; i < n;) {
     hak_ss_t *ss = hak_ss_of(v[i]);
-    /* A decommit splits the SuperSlab's huge page if it has one (asked for,
-     * or given by a kernel set to "always"); without MADV_NOHUGEPAGE,
-     * khugepaged could collapse the range again and fill the memory given
-     * back in. The SuperSlab keeps small pages from then on. */
-    if (g_cfg.thp != HAK_THP_OFF && !atomic_exchange_explicit(&ss->thp_off, 1, memory_order_relaxed))
-      hak_os_hugepage(ss, HAK_SS_SIZE, false);
+    hak_ss_thp_give_up(ss);
     char *start = hak_slot_addr(ss, hak_slab_index(v[i]));
     char *end = start + ((size_t)v[i]->geo.nslots << HAK_SLOT_SHIFT);
     unsigned j = i + 1;

@@ -70,6 +70,7 @@ typedef struct hak_ss {
   _Atomic uint32_t unused_mask;      /* slot i UNUSED: free to carve */
   _Atomic uint32_t dirty_mask;       /* UNUSED slots whose memory is not known to be zero */
   _Atomic uint32_t decommitted_mask; /* UNUSED slots given back to the OS (not never-touched ones) */
+  _Atomic uint32_t thp_asked;        /* MADV_HUGEPAGE applied when it was mapped */
   _Atomic uint32_t thp_off;          /* MADV_NOHUGEPAGE applied (at the first decommit) */
   struct hak_ss *next, *prev;        /* the pool's room list (under its lock) */
   uint32_t room;                     /* longest run of UNUSED slots: the list it is on */
@@ -200,6 +201,24 @@ hak_ss_t *hak_ss_new(void *chunk, bool *zero);
  * decommitted, its address space kept reserved (so a late reader of its
  * header still reads mapped memory). */
 void hak_ss_retire(hak_ss_t *ss);
+/* Before ss's first madvise that gives memory back: a huge page would be
+ * split, and khugepaged could fill the range in again. ss keeps small pages
+ * from then on (MADV_NOHUGEPAGE, also where a kernel set to "always" gave
+ * the huge page without asking). */
+void hak_ss_thp_give_up(hak_ss_t *ss);
+/* fork: the lock of the huge-page policy (taken with no other lock held) */
+void hak_ss_lock(void);
+void hak_ss_unlock(void);
+void hak_ss_reset_lock(void);
+/* Whether p's memory may sit on a huge page: a partial MADV_DONTNEED would
+ * split it. */
+HAK_INLINE bool hak_ss_huge_at(const void *p) {
+  if (g_cfg.thp == HAK_THP_OFF) return false;
+  if (!hak_registry_test((uintptr_t)p)) return g_cfg.thp == HAK_THP_ON; /* Big blocks ask only then */
+  hak_ss_t *ss = hak_ss_of(p);
+  return atomic_load_explicit(&ss->thp_asked, memory_order_relaxed) &&
+         !atomic_load_explicit(&ss->thp_off, memory_order_relaxed);
+}
 /* Lays out slots [first, first+n) as one slab of class cls, no owner, carve
  * point at its base; fresh: its memory is known to be zero. */
 void hak_ss_slab_setup(hak_ss_t *ss, unsigned first, unsigned cls, bool fresh);

@@ -27,8 +27,8 @@ const bool g_hak_hardened = false;
 #define HAK_CFG_DEFAULTS                                                                           \
   {                                                                                                \
     .stats = HAK_STATS_OFF, .stats_signal = 0, .help = HAK_HELP_OFF, .on_error_warn = 0,           \
-    .learn = 1, .madv_free = 0, .thp = HAK_THP_OFF, .crash_report = 0, .debug = 0,                 \
-    .guard_sample = 0, .junk = 0, .thp_auto_bytes = 32u << 20, .big_threshold = 896u << 10,        \
+    .learn = 1, .madv_free = 0, .thp = HAK_THP_AUTO, .crash_report = 0, .debug = 0,                 \
+    .guard_sample = 0, .junk = 0, .thp_auto_bytes = 128u << 20, .big_threshold = 896u << 10,        \
     .fast_cap = 256, .fast_cap_bytes = 16u << 10, .refill_bytes = 16u << 10, .w_max = 1.6,         \
     .empty_budget = 16u << 20, .spare_superslabs = 2, .bigcache_bytes = 256u << 20,                \
     .bigcache_ms = 1000, .decay_ms = 1000, .background = 1, .mode = "balanced",                    \
@@ -155,11 +155,12 @@ static const opt_t k_opts[HAK_OPT_COUNT] = {
     [HAK_OPT_BACKGROUND] = {"HAKMEM_BACKGROUND", T_BOOL, 0, F(background), "1", 0, 0, k_bool,
                             "1: a hakmem thread returns idle memory while the program makes no "
                             "allocator call; 0: only allocator calls return it"},
-    [HAK_OPT_THP] = {"HAKMEM_THP", T_CHOICE, 0, F(thp), "0", 0, 0, k_thp,
-                     "transparent huge pages: 0 (the default: no huge-page call at all), auto "
-                     "(SuperSlabs once the heap holds THP_AUTO_BYTES), 1 (every SuperSlab and Big block)"},
-    [HAK_OPT_THP_AUTO_BYTES] = {"HAKMEM_THP_AUTO_BYTES", T_SIZE, 1, F(thp_auto_bytes), "32m", 0, MAXSZ, NULL,
-                                "with THP=auto, the SuperSlab bytes mapped before new SuperSlabs ask for "
+    [HAK_OPT_THP] = {"HAKMEM_THP", T_CHOICE, 0, F(thp), "auto", 0, 0, k_thp,
+                     "transparent huge pages: auto (the default: SuperSlabs, once the heap holds "
+                     "THP_AUTO_BYTES and fills the pages it has), 0 (no huge-page call at all), 1 "
+                     "(every SuperSlab and Big block)"},
+    [HAK_OPT_THP_AUTO_BYTES] = {"HAKMEM_THP_AUTO_BYTES", T_SIZE, 1, F(thp_auto_bytes), "128m", 0, MAXSZ, NULL,
+                                "with THP=auto, the SuperSlab bytes mapped before new SuperSlabs may ask for "
                                 "huge pages"},
     [HAK_OPT_CRASH_REPORT] = {"HAKMEM_CRASH_REPORT", T_BOOL, 0, F(crash_report), "0", 0, 0, k_bool,
                               "1: a SIGSEGV or SIGBUS prints one line saying where in hakmem's heap the "

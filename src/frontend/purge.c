@@ -140,6 +140,7 @@ size_t hak_slab_purge(hak_slab_t *s) {
     uint32_t end = pg;
     while (end < g.npages && ((newly[end / 32] >> (end % 32)) & 1))
       end++;
+    hak_ss_thp_give_up(hak_ss_of(s));
     /* Refused: the pages keep their contents, which no list names any more;
      * the bookkeeping stays as it is, so the memory is only kept longer. */
     if (hak_os_decommit((void *)(g.start + (uintptr_t)pg * HAK_PAGE),

@@ -5,9 +5,11 @@
 
 #include <dlfcn.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
 #include <sys/mman.h>
+#include <string.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -86,6 +88,31 @@ void hak_os_hugepage(void *p, size_t size, bool on) {
 #else
   (void)p, (void)size, (void)on;
 #endif
+}
+
+bool hak_os_thp_always(void) {
+  int saved = errno;
+  char b[64];
+  int fd = open("/sys/kernel/mm/transparent_hugepage/enabled", O_RDONLY | O_CLOEXEC);
+  ssize_t n = fd >= 0 ? read(fd, b, sizeof b - 1) : -1;
+  if (fd >= 0) close(fd);
+  errno = saved;
+  return n > 8 && !memcmp(b, "[always]", 8); /* the brackets mark the mode in force */
+}
+
+unsigned hak_os_map_count(void) {
+  int saved = errno;
+  int fd = open("/proc/self/maps", O_RDONLY | O_CLOEXEC);
+  unsigned lines = 0;
+  if (fd >= 0) {
+    char b[4096];
+    ssize_t n;
+    while ((n = read(fd, b, sizeof b)) > 0)
+      for (ssize_t i = 0; i < n; i++) lines += b[i] == '\n';
+    close(fd);
+  }
+  errno = saved;
+  return lines;
 }
 
 void hak_os_protect_none(void *p, size_t size) {

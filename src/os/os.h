@@ -27,6 +27,10 @@ bool hak_os_remap_inplace(void *p, size_t old_size, size_t new_size);
 bool hak_os_move(void *p, size_t size, void *dst, bool keep_source);
 /* MADV_HUGEPAGE, or with on false MADV_NOHUGEPAGE (no khugepaged collapse either) */
 void hak_os_hugepage(void *p, size_t size, bool on);
+/* The kernel gives huge pages to every anonymous mapping, asked or not. */
+bool hak_os_thp_always(void);
+/* Lines in /proc/self/maps: the process's mappings (0 if unreadable). */
+unsigned hak_os_map_count(void);
 void hak_os_protect_none(void *p, size_t size); /* guard pages (hardened build) */
 void hak_os_protect_rw(void *p, size_t size);
 
