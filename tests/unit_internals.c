@@ -423,7 +423,44 @@ static void test_thread_exit_adoption(void) {
         (unsigned long long)(b.committed_bytes >> 10));
 }
 
+/* malloc_trim counts a heap's allocations from alloc_base_sum and the SLL
+ * ticks alone; that count must be the sum of hak_sll_allocs over the
+ * classes, also after ticks that ran out and started over (sampling on, no
+ * sampler: the allocations stay ordinary). */
+static void *tick_thread(void *arg) {
+  (void)arg;
+  void *v[512];
+  uint32_t x = 12345;
+  for (int round = 0; round < 40; round++) {
+    for (int i = 0; i < 512; i++) {
+      x = x * 1103515245u + 12345u;
+      v[i] = hak_malloc(1 + (x >> 8) % 70000);
+    }
+    for (int i = 0; i < 512; i++) hak_free(v[i]);
+  }
+  hak_heap_t *h = t_heap;
+  uint64_t want = 0, got = h->alloc_base_sum;
+  for (unsigned c = 0; c < HAK_NCLASS; c++) {
+    want += hak_sll_allocs(h, c);
+    got -= (uint64_t)h->sll[c].tick;
+  }
+  CHECK(got == want, "malloc_trim's allocation count %llu, the classes' sum %llu", (unsigned long long)got,
+        (unsigned long long)want);
+  CHECK(want >= 40 * 512 / 2, "the thread's allocations were counted (%llu)", (unsigned long long)want);
+  return NULL;
+}
+
+static void test_trim_count(void) {
+  uint64_t saved = g_heap_sample_mean;
+  g_heap_sample_mean = 4096; /* before the thread's heap starts its ticks */
+  pthread_t t;
+  pthread_create(&t, NULL, tick_thread, NULL);
+  pthread_join(t, NULL);
+  g_heap_sample_mean = saved;
+}
+
 int main(void) {
+  test_trim_count(); /* first: its thread gets a new heap, not an exited thread's */
   test_size_classes();
   test_superslab_arithmetic();
   test_registry();

@@ -112,6 +112,7 @@ static unsigned tick_restart(hak_heap_t *h, unsigned cls) {
   if (g_cfg.guard_sample && h->guard_rem[cls] < t) t = h->guard_rem[cls];
   if (g_heap_sample_mean && h->prof_rem[cls] < t) t = h->prof_rem[cls];
   if (g_cfg.junk) t = 1;
+  h->alloc_base_sum += (uint64_t)(t - h->sll[cls].tick); /* done + t - the old tick_start */
   h->tick_start[cls] = h->sll[cls].tick = t;
   return fired;
 }
@@ -131,6 +132,7 @@ static void *tick_fired(hak_heap_t *h, unsigned cls, size_t size) {
     void *p = hak_guard_alloc(size);
     if (p) {
       h->n_alloc_base[cls]--; /* not one of the class's blocks */
+      h->alloc_base_sum--;
       if (g_cfg.junk) memset(p, 0xAA, size);
       return p;
     }
@@ -589,6 +591,7 @@ void *hak_heap_refill_alloc(size_t size, hak_heap_t *h, unsigned cls) {
     void *p = tick_fired(h, cls, size);
     if (p) return p;
     h->n_alloc_base[cls]--; /* not taken: the path below counts it */
+    h->alloc_base_sum--;
   }
   hak_housekeep_start_pending();
   void *b;
@@ -738,10 +741,12 @@ void hak_heap_flush(hak_heap_t *h) {
 
 bool hak_heap_trim(hak_heap_t *h) {
   if (h == &g_empty_heap) return false;
-  uint64_t classes = 0, allocs = 0; /* the direct ones among them */
+  /* Programs call malloc_trim in loops (stress-ng every few operations):
+   * one pass over the SLLs, whose entries hold both the heads and ticks. */
+  uint64_t classes = 0, allocs = h->alloc_base_sum; /* the sum of hak_sll_allocs */
   for (unsigned c = 0; c < HAK_NCLASS; c++) {
     classes += h->sll[c].head != NULL;
-    allocs += hak_sll_allocs(h, c);
+    allocs -= (uint64_t)h->sll[c].tick;
   }
   uint64_t since = allocs - h->trim_mark;
   h->trim_mark = allocs;

@@ -49,6 +49,9 @@ typedef struct hak_heap {
   uint32_t win_events;
   uint8_t quiet[HAK_NCLASS]; /* windows in a row without a refill or drain */
   uint64_t trim_mark;        /* allocations counted at the previous malloc_trim */
+  /* The sum of n_alloc_base and tick_start over every class, kept as they
+   * change: malloc_trim counts the allocations from it and the ticks alone. */
+  uint64_t alloc_base_sum;
   int64_t guard_rem[HAK_NCLASS];  /* allocations to the next guarded one (HAKMEM_GUARD_SAMPLE) */
   int64_t prof_rem[HAK_NCLASS];   /* ... and to the next profiled one (HAKMEM_PROF) */
   /* Held by the owner in every slow path that touches its slabs, and by the
