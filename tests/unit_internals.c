@@ -234,7 +234,19 @@ static void thp_run(bool dense, int *first, int *last) {
   while (n--) hak_ss_retire(g_thp_ss[n]);
 }
 
+/* The policy's count of mappings: the lines of /proc/self/maps. */
+static void test_map_count(void) {
+  FILE *f = fopen("/proc/self/maps", "r");
+  unsigned lines = 0;
+  int c;
+  while (f && (c = fgetc(f)) != EOF) lines += c == '\n';
+  if (f) fclose(f);
+  unsigned got = hak_os_map_count();
+  CHECK(lines > 5 && got + 2 >= lines && got <= lines + 2, "hak_os_map_count %u, /proc/self/maps %u lines", got, lines);
+}
+
 static void test_thp_auto(void) {
+  test_map_count();
   if (!thp_observable() || g_hak_hardened) {
     printf("unit_internals: no observable huge pages, or hardened build: THP auto checks skipped\n");
     return;

@@ -108,7 +108,7 @@ unsigned hak_os_map_count(void) {
     char b[4096];
     ssize_t n;
     while ((n = read(fd, b, sizeof b)) > 0)
-      for (ssize_t i = 0; i < n; i++) lines += b[i] == '\n';
+      for (const char *q = b, *end = b + n; (q = memchr(q, '\n', (size_t)(end - q))); q++) lines++;
     close(fd);
   }
   errno = saved;
