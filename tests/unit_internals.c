@@ -3,6 +3,7 @@
  * and thread-exit adoption. Built against libhakmem_core.a with -Isrc (also
  * with ASan/UBSan by the runner); exits non-zero on any failed check. */
 #include "hakmem.h"
+#include "backend/arena.h"
 #include "backend/big.h"
 #include "backend/shared_pool.h"
 #include "backend/superslab.h"
@@ -471,6 +472,35 @@ static void test_trim_count(void) {
   g_heap_sample_mean = saved;
 }
 
+static size_t vm_size_kib(void) {
+  FILE *f = fopen("/proc/self/status", "r");
+  char line[256];
+  size_t kib = 0;
+  while (f && fgets(line, sizeof line, f))
+    if (!strncmp(line, "VmSize:", 7)) kib = strtoull(line + 7, NULL, 10);
+  if (f) fclose(f);
+  return kib;
+}
+
+/* malloc_trim(0) unmaps an arena whose chunks are all free (under
+ * RLIMIT_AS, reserved address space counts): SuperSlabs until a new arena
+ * is mapped, then all of them retired. */
+static void test_arena_release(void) {
+  enum { MAX_SS = 4096 };
+  static hak_ss_t *v[MAX_SS];
+  uint64_t arenas = hak_cnt_get(&g_stats.arenas);
+  int n = 0;
+  bool zero;
+  while (n < MAX_SS && hak_cnt_get(&g_stats.arenas) == arenas && (v[n] = hak_ss_new(NULL, &zero))) n++;
+  CHECK(hak_cnt_get(&g_stats.arenas) > arenas, "a new arena after %d SuperSlabs", n);
+  size_t mapped = vm_size_kib();
+  while (n--) hak_ss_retire(v[n]);
+  hak_malloc_trim(0);
+  size_t after = vm_size_kib();
+  CHECK(after + (HAK_ARENA_FIRST >> 10) <= mapped, "malloc_trim unmapped the free arena: VmSize %zu -> %zu KiB",
+        mapped, after);
+}
+
 int main(void) {
   test_trim_count(); /* first: its thread gets a new heap, not an exited thread's */
   test_size_classes();
@@ -482,5 +512,6 @@ int main(void) {
   test_shared_pool_stages();
   test_remote_free();
   test_thread_exit_adoption();
+  test_arena_release();
   return check_summary("unit_internals");
 }

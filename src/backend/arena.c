@@ -18,6 +18,9 @@ typedef struct {
 static hak_lock_t g_arena_lock = HAK_LOCK_INIT;
 static arena_t g_arenas[HAK_ARENA_MAX];
 static _Atomic unsigned g_narenas; /* published after the arena is set up */
+/* Arenas whose chunks are all free (changed under g_arena_lock): malloc_trim,
+ * which programs call in loops, looks for one only when there is one. */
+static _Atomic unsigned g_empty_arenas;
 static unsigned g_hint;            /* lowest arena that may have a free chunk */
 static size_t g_next_size = HAK_ARENA_FIRST;
 
@@ -26,7 +29,7 @@ static bool bit(const arena_t *a, size_t i) { return (a->free_bits[i >> 6] >> (i
 /* Marks chunks free or taken; returns whether every one of them read zero
  * (taking), or records whether they do (freeing). */
 static bool set_bits(arena_t *a, size_t first, size_t n, bool free_, bool zero) {
-  bool all_zero = true;
+  bool all_zero = true, was_empty = a->nfree == a->nchunks;
   for (size_t i = first; i < first + n; i++) {
     uint64_t m = (uint64_t)1 << (i & 63);
     if (free_) {
@@ -40,6 +43,8 @@ static bool set_bits(arena_t *a, size_t first, size_t n, bool free_, bool zero) 
   }
   if (free_) a->nfree += (uint32_t)n;
   else a->nfree -= (uint32_t)n;
+  bool empty = a->nfree == a->nchunks;
+  if (empty != was_empty) atomic_fetch_add_explicit(&g_empty_arenas, empty ? 1u : -1u, memory_order_relaxed);
   return all_zero;
 }
 
@@ -159,6 +164,7 @@ void hak_arena_free(void *p, size_t n, bool zero) {
 
 size_t hak_arena_release_free(bool (*quiescent)(void)) {
   size_t released = 0;
+  if (!atomic_load_explicit(&g_empty_arenas, memory_order_relaxed)) return 0;
   hak_lock(&g_arena_lock);
   unsigned k = atomic_load_explicit(&g_narenas, memory_order_relaxed);
   for (unsigned i = 0; i < k && quiescent(); i++) {
@@ -168,6 +174,7 @@ size_t hak_arena_release_free(bool (*quiescent)(void)) {
     hak_os_unmap(a->base, size);
     a->base = NULL;
     a->nchunks = a->nfree = 0;
+    atomic_fetch_sub_explicit(&g_empty_arenas, 1, memory_order_relaxed);
     released += size;
   }
   hak_unlock(&g_arena_lock);
