@@ -34,8 +34,9 @@ static struct {
   hak_ss_t *probe;  /* the last probe, until measured or retired */
   uint32_t density; /* of 1024: what the last measured probe had resident */
   bool room;        /* the last probe counted fewer than THP_MAPS_MAX mappings */
+  bool refused;     /* the probe said MADV_NOHUGEPAGE */
   int always;       /* the kernel gives huge pages unasked; -1: not read yet */
-} g_thp = {HAK_LOCK_INIT, 0, NULL, 0, false, -1};
+} g_thp = {HAK_LOCK_INIT, 0, NULL, 0, false, false, -1};
 
 #ifndef HAKMEM_HARDENED /* no huge pages there: the policy is not built */
 static uint32_t resident_share(hak_ss_t *ss) {
@@ -55,12 +56,17 @@ static bool auto_wants(hak_ss_t *ss, bool *refuse) {
     /* Files and mincore only once the heap has grown by a probe interval,
      * where the policy has something to decide. mincore only reads; the
      * probe is still mapped (a retire clears g_thp.probe under this lock). */
-    uint32_t d = resident_share(g_thp.probe);
-    if (d != UINT32_MAX) g_thp.density = d;
-    g_thp.room = hak_os_map_count() < THP_MAPS_MAX;
     if (g_thp.always < 0) g_thp.always = hak_os_thp_always();
+    uint32_t d = resident_share(g_thp.probe);
+    /* Under "always", a probe mapped before the mode was read may hold a
+     * huge page the kernel gave unasked: its share says nothing. */
+    if (d != UINT32_MAX && (!g_thp.always || g_thp.refused)) g_thp.density = d;
+    g_thp.room = hak_os_map_count() < THP_MAPS_MAX;
   }
-  if (probe) g_thp.probe = ss;
+  if (probe) {
+    g_thp.probe = ss;
+    g_thp.refused = g_thp.always > 0; /* as *refuse below */
+  }
   bool yes = !probe && g_thp.room && g_thp.density >= THP_DENSE &&
              atomic_load_explicit(&g_stats.superslabs, memory_order_relaxed) * HAK_SS_SIZE >= g_cfg.thp_auto_bytes;
   *refuse = !yes && g_thp.always > 0;
@@ -129,11 +135,9 @@ void hak_ss_retire(hak_ss_t *ss) {
 #ifdef HAKMEM_HARDENED
   hak_os_protect_rw((char *)ss + HAK_SS_HEADER, HAK_SLOT_SIZE - HAK_SS_HEADER);
 #endif
-  if (g_cfg.thp == HAK_THP_AUTO) {
-    hak_lock(&g_thp.lock);
-    if (g_thp.probe == ss) g_thp.probe = NULL;
-    hak_unlock(&g_thp.lock);
-  }
+  hak_lock(&g_thp.lock); /* in every mode: the probe may date from an earlier one */
+  if (g_thp.probe == ss) g_thp.probe = NULL;
+  hak_unlock(&g_thp.lock);
   /* The next SuperSlab in this chunk decides on huge pages afresh. */
   hak_ss_thp_give_up(ss);
   /* The arena's chunks read zero: one madvise for the whole SuperSlab, and
