@@ -31,12 +31,12 @@ static void atfork_prepare(void) {
   hak_sp_lock_all();
   hak_big_lock();
   hak_arena_lock();
-  hak_ss_lock();
+  hak_ss_thp_lock();
   hak_guard_lock();
 }
 static void atfork_parent(void) {
   hak_guard_unlock();
-  hak_ss_unlock();
+  hak_ss_thp_unlock();
   hak_arena_unlock();
   hak_big_unlock();
   hak_sp_unlock_all();
@@ -46,7 +46,7 @@ static void atfork_parent(void) {
 static void atfork_child(void) {
   hak_guard_atfork_child();
   hak_arena_reset_lock();
-  hak_ss_reset_lock();
+  hak_ss_thp_reset_lock();
   hak_big_reset_lock();
   hak_sp_reset_locks();
   hak_housekeep_atfork_child();

@@ -533,7 +533,7 @@ bool hak_bigcache_held(void) {
 }
 
 size_t hak_bigcache_flush(void) {
-  if (!atomic_load_explicit(&g_cache_oldest, memory_order_relaxed)) return 0; /* empty: no lock */
+  if (!hak_bigcache_held()) return 0; /* empty: no lock */
   size_t bytes = 0;
   victims_t v = {.n = 0};
   for (;;) {

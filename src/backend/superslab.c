@@ -94,9 +94,9 @@ static void ss_decide_hugepage(hak_ss_t *ss) {
 #endif
 }
 
-void hak_ss_lock(void) { hak_lock(&g_thp.lock); }
-void hak_ss_unlock(void) { hak_unlock(&g_thp.lock); }
-void hak_ss_reset_lock(void) { hak_lock_reset(&g_thp.lock); }
+void hak_ss_thp_lock(void) { hak_lock(&g_thp.lock); }
+void hak_ss_thp_unlock(void) { hak_unlock(&g_thp.lock); }
+void hak_ss_thp_reset_lock(void) { hak_lock_reset(&g_thp.lock); }
 
 void hak_ss_thp_give_up(hak_ss_t *ss) {
   if (atomic_load_explicit(&ss->thp_asked, memory_order_relaxed) &&

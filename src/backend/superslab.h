@@ -207,9 +207,9 @@ void hak_ss_retire(hak_ss_t *ss);
  * the huge page without asking). */
 void hak_ss_thp_give_up(hak_ss_t *ss);
 /* fork: the lock of the huge-page policy (taken with no other lock held) */
-void hak_ss_lock(void);
-void hak_ss_unlock(void);
-void hak_ss_reset_lock(void);
+void hak_ss_thp_lock(void);
+void hak_ss_thp_unlock(void);
+void hak_ss_thp_reset_lock(void);
 /* Whether p's memory may sit on a huge page: a partial MADV_DONTNEED would
  * split it. */
 HAK_INLINE bool hak_ss_huge_at(const void *p) {
