@@ -26,19 +26,47 @@ typedef struct {
   bool first[8];
   bool found;
   uint64_t value;
+  /* JSON text not yet given to k: one sink call per buffer, not per token */
+  char buf[512];
+  size_t blen;
 } vis_t;
 
+static void put(vis_t *v, const char *s) {
+  size_t n = v->blen;
+  for (; *s; s++) {
+    if (n == sizeof v->buf) {
+      hak_sink_write(v->k, v->buf, n);
+      n = 0;
+    }
+    v->buf[n++] = *s;
+  }
+  v->blen = n;
+}
+
+static void put_u64(vis_t *v, uint64_t x) {
+  char t[21];
+  size_t i = sizeof t - 1;
+  t[i] = 0;
+  do {
+    t[--i] = (char)('0' + x % 10);
+    x /= 10;
+  } while (x);
+  put(v, t + i);
+}
+
 static void json_key(vis_t *v, const char *key) {
-  if (!v->first[v->depth]) hak_sink_printf(v->k, v->depth == 1 ? ",\n  " : ", ");
-  else if (v->depth == 1) hak_sink_printf(v->k, "\n  ");
+  if (!v->first[v->depth]) put(v, v->depth == 1 ? ",\n  " : ", ");
+  else if (v->depth == 1) put(v, "\n  ");
   v->first[v->depth] = false;
-  hak_sink_printf(v->k, "\"%s\": ", key);
+  put(v, "\"");
+  put(v, key);
+  put(v, "\": ");
 }
 
 static void v_open(vis_t *v, const char *key) {
   if (v->k) {
     if (key) json_key(v, key);
-    hak_sink_printf(v->k, "{");
+    put(v, "{");
   } else if (key) {
     size_t n = strlen(key);
     if (v->plen + n + 2 < sizeof v->path) {
@@ -54,7 +82,7 @@ static void v_open(vis_t *v, const char *key) {
 static void v_close(vis_t *v) {
   v->depth--;
   if (v->k) {
-    hak_sink_printf(v->k, v->depth == 0 ? "\n}\n" : "}");
+    put(v, v->depth == 0 ? "\n}\n" : "}");
   } else {
     while (v->plen && v->path[v->plen - 1] != '.') v->plen--;
     if (v->plen) v->plen--;
@@ -65,7 +93,7 @@ static void v_close(vis_t *v) {
 static void v_num(vis_t *v, const char *key, uint64_t x) {
   if (v->k) {
     json_key(v, key);
-    hak_sink_printf(v->k, "%u", x);
+    put_u64(v, x);
     return;
   }
   if (v->found) return;
@@ -84,7 +112,9 @@ static void v_num(vis_t *v, const char *key, uint64_t x) {
 static void v_str(vis_t *v, const char *key, const char *s) {
   if (!v->k) return;
   json_key(v, key);
-  hak_sink_printf(v->k, "\"%s\"", s);
+  put(v, "\"");
+  put(v, s);
+  put(v, "\"");
 }
 
 static const char *const k_tier[4] = {"tiny", "mid", "large", "big"};
@@ -210,6 +240,7 @@ void hak_snap_json(hak_sink_t *k, const hak_snap_t *s) {
   memset(&v, 0, sizeof v);
   v.k = k;
   tree(&v, s);
+  hak_sink_write(k, v.buf, v.blen);
 }
 
 /* Which parts of the snapshot a name needs beyond the counters. */

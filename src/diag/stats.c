@@ -277,9 +277,18 @@ void hak_sink_printf(hak_sink_t *k, const char *fmt, ...) {
   size_t n = hak_vfmt(tmp, sizeof tmp, fmt, ap);
   va_end(ap);
   if (n >= sizeof tmp) n = sizeof tmp - 1;
-  if (k->len + n > sizeof g_out) hak_sink_flush(k);
-  memcpy(g_out + k->len, tmp, n);
-  k->len += n;
+  hak_sink_write(k, tmp, n);
+}
+
+void hak_sink_write(hak_sink_t *k, const char *s, size_t n) {
+  while (n) {
+    if (k->len == sizeof g_out) hak_sink_flush(k);
+    size_t m = sizeof g_out - k->len < n ? sizeof g_out - k->len : n;
+    memcpy(g_out + k->len, s, m);
+    k->len += m;
+    s += m;
+    n -= m;
+  }
 }
 
 /* --- the text report (HAKMEM_STATS=1, malloc_stats) -------------------------- */

@@ -58,6 +58,11 @@ typedef struct hak_sink {
 void hak_report_lock(void);
 void hak_report_unlock(void);
 void hak_sink_printf(hak_sink_t *k, const char *fmt, ...);
+/* The same without formatting. The JSON writer buffers its tokens and
+ * writes them with this: formatting them one call each cost as many
+ * instructions as a short-lived process's whole run (git --version), at
+ * every exit with HAKMEM_STATS=json. */
+void hak_sink_write(hak_sink_t *k, const char *s, size_t n);
 void hak_sink_flush(hak_sink_t *k);
 
 /* introspect.c: the JSON object of a snapshot. */
