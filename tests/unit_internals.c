@@ -9,6 +9,7 @@
 #include "backend/superslab.h"
 #include "base/config.h"
 #include "base/counters.h"
+#include "diag/stats.h"
 #include "frontend/heap.h"
 #include "mem/registry.h"
 #include "mem/size_class.h"
@@ -501,6 +502,35 @@ static void test_arena_release(void) {
         mapped, after);
 }
 
+/* hak_sink_write, the JSON writer's path: writes longer than the sink's
+ * buffer, and writes that end exactly at its edge, come out whole and in
+ * order. */
+static void test_sink_write(void) {
+  enum { N = 40000 };
+  static char in[N], out[N + 1];
+  for (size_t i = 0; i < N; i++) in[i] = (char)('a' + (i * 7 + i / 26) % 26);
+  char tmpl[] = "/tmp/hakmem-sink-XXXXXX";
+  int fd = mkstemp(tmpl);
+  REQUIRE(fd >= 0, "mkstemp");
+  unlink(tmpl);
+  hak_report_lock();
+  hak_sink_t k = {.fd = fd};
+  size_t done = 0;
+  const size_t steps[] = {1, 511, 16384, 3, 20000, 2};
+  for (size_t i = 0; done < N; i++) {
+    size_t n = steps[i % 6] < N - done ? steps[i % 6] : N - done;
+    hak_sink_write(&k, in + done, n);
+    done += n;
+  }
+  hak_sink_flush(&k);
+  hak_report_unlock();
+  CHECK(!k.err, "the sink's writes succeeded");
+  ssize_t got = pread(fd, out, sizeof out, 0);
+  CHECK(got == N, "the file holds every byte written: %zd of %d", got, N);
+  CHECK(got == N && !memcmp(in, out, N), "in the order written");
+  close(fd);
+}
+
 int main(void) {
   test_trim_count(); /* first: its thread gets a new heap, not an exited thread's */
   test_size_classes();
@@ -513,5 +543,6 @@ int main(void) {
   test_remote_free();
   test_thread_exit_adoption();
   test_arena_release();
+  test_sink_write();
   return check_summary("unit_internals");
 }
