@@ -22,7 +22,8 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
-#include "check.h"
+#define HK_MODE_HAKAPI 1
+#include "hk_proc.h" /* hk_test.h and check.h; hk_status_kib, hk_maps_count */
 
 static void test_size_classes(void) {
   hak_free(hak_malloc(1)); /* make sure hakmem is initialised */
@@ -238,13 +239,9 @@ static void thp_run(bool dense, int *first, int *last) {
 
 /* The policy's count of mappings: the lines of /proc/self/maps. */
 static void test_map_count(void) {
-  FILE *f = fopen("/proc/self/maps", "r");
-  unsigned lines = 0;
-  int c;
-  while (f && (c = fgetc(f)) != EOF) lines += c == '\n';
-  if (f) fclose(f);
-  unsigned got = hak_os_map_count();
-  CHECK(lines > 5 && got + 2 >= lines && got <= lines + 2, "hak_os_map_count %u, /proc/self/maps %u lines", got, lines);
+  long lines = hk_maps_count();
+  long got = (long)hak_os_map_count();
+  CHECK(lines > 5 && got + 2 >= lines && got <= lines + 2, "hak_os_map_count %ld, /proc/self/maps %ld lines", got, lines);
 }
 
 static void test_thp_auto(void) {
@@ -473,16 +470,6 @@ static void test_trim_count(void) {
   g_heap_sample_mean = saved;
 }
 
-static size_t vm_size_kib(void) {
-  FILE *f = fopen("/proc/self/status", "r");
-  char line[256];
-  size_t kib = 0;
-  while (f && fgets(line, sizeof line, f))
-    if (!strncmp(line, "VmSize:", 7)) kib = strtoull(line + 7, NULL, 10);
-  if (f) fclose(f);
-  return kib;
-}
-
 /* malloc_trim(0) unmaps an arena whose chunks are all free (under
  * RLIMIT_AS, reserved address space counts): SuperSlabs until a new arena
  * is mapped, then all of them retired. */
@@ -494,12 +481,12 @@ static void test_arena_release(void) {
   bool zero;
   while (n < MAX_SS && hak_cnt_get(&g_stats.arenas) == arenas && (v[n] = hak_ss_new(NULL, &zero))) n++;
   CHECK(hak_cnt_get(&g_stats.arenas) > arenas, "a new arena after %d SuperSlabs", n);
-  size_t mapped = vm_size_kib();
+  uint64_t mapped = hk_status_kib("VmSize");
   while (n--) hak_ss_retire(v[n]);
   hak_malloc_trim(0);
-  size_t after = vm_size_kib();
-  CHECK(after + (HAK_ARENA_FIRST >> 10) <= mapped, "malloc_trim unmapped the free arena: VmSize %zu -> %zu KiB",
-        mapped, after);
+  uint64_t after = hk_status_kib("VmSize");
+  CHECK(after + (HAK_ARENA_FIRST >> 10) <= mapped, "malloc_trim unmapped the free arena: VmSize %llu -> %llu KiB",
+        (unsigned long long)mapped, (unsigned long long)after);
 }
 
 /* hak_sink_write, the JSON writer's path: writes longer than the sink's

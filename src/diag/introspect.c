@@ -44,14 +44,9 @@ static void put(vis_t *v, const char *s) {
 }
 
 static void put_u64(vis_t *v, uint64_t x) {
-  char t[21];
-  size_t i = sizeof t - 1;
-  t[i] = 0;
-  do {
-    t[--i] = (char)('0' + x % 10);
-    x /= 10;
-  } while (x);
-  put(v, t + i);
+  char t[24];
+  hak_fmt(t, sizeof t, "%u", x);
+  put(v, t);
 }
 
 static void json_key(vis_t *v, const char *key) {
