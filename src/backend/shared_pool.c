@@ -42,7 +42,9 @@ static _Atomic size_t g_sp_budget = 16u << 20;
 static hak_lock_t g_sp_lock = HAK_LOCK_INIT;       /* room lists, slot masks */
 static hak_lock_t g_sp_trim_lock = HAK_LOCK_INIT;  /* one trim or decay at a time */
 static hak_ss_t *g_room[HAK_SLOTS];                /* by longest UNUSED run, 1..31 */
-static size_t g_unused_ss;                         /* SuperSlabs with every slot UNUSED */
+/* SuperSlabs with every slot UNUSED; written under g_sp_lock, read without
+ * it by a trim's test for work */
+static _Atomic size_t g_unused_ss;
 /* SuperSlabs that may have UNUSED slots still holding memory (EMPTY slabs
  * turned into room for another class, and not all taken): decay gives that
  * memory back too. */
@@ -104,6 +106,11 @@ static unsigned longest_run(uint32_t m) {
   return n;
 }
 
+static void unused_ss_add(int d) { /* g_sp_lock held: no RMW needed */
+  atomic_store_explicit(&g_unused_ss, atomic_load_explicit(&g_unused_ss, memory_order_relaxed) + (size_t)d,
+                        memory_order_relaxed);
+}
+
 static void room_unlink(hak_ss_t *ss) {
   if (!ss->listed) return;
   if (ss->prev) ss->prev->next = ss->next;
@@ -111,7 +118,7 @@ static void room_unlink(hak_ss_t *ss) {
   if (ss->next) ss->next->prev = ss->prev;
   ss->next = ss->prev = NULL;
   ss->listed = 0;
-  if (ss->room == HAK_SLOTS - 1) g_unused_ss--;
+  if (ss->room == HAK_SLOTS - 1) unused_ss_add(-1);
 }
 
 /* Files ss under its longest UNUSED run after its mask changed. */
@@ -126,7 +133,7 @@ static void room_update(hak_ss_t *ss) {
   if (ss->next) ss->next->prev = ss;
   g_room[k] = ss;
   ss->listed = 1;
-  if (k == HAK_SLOTS - 1) g_unused_ss++;
+  if (k == HAK_SLOTS - 1) unused_ss_add(1);
 }
 
 /* First slot of a run of n UNUSED slots in mask, or -1. */
@@ -188,6 +195,7 @@ static void slots_unuse_locked(hak_slab_t *head, bool decommitted) {
  * their madvise runs, so no claim sees them half given back. */
 static size_t release_dirty(size_t max_ss) {
   size_t released = 0;
+  if (!atomic_load_explicit(&g_dirty_count, memory_order_relaxed)) return 0;
   for (size_t k = 0; k < max_ss; k++) {
     hak_lock(&g_sp_lock);
     hak_ss_t *ss = g_dirty;
@@ -375,9 +383,9 @@ static size_t release_empty(size_t keep, size_t max_slabs) {
 /* Gives wholly unused SuperSlabs beyond spare back to their arenas. */
 static size_t retire_unused(size_t spare) {
   size_t released = 0;
-  for (;;) {
+  while (atomic_load_explicit(&g_unused_ss, memory_order_relaxed) > spare) {
     hak_lock(&g_sp_lock);
-    hak_ss_t *ss = g_unused_ss > spare ? g_room[HAK_SLOTS - 1] : NULL;
+    hak_ss_t *ss = atomic_load_explicit(&g_unused_ss, memory_order_relaxed) > spare ? g_room[HAK_SLOTS - 1] : NULL;
     if (ss) room_unlink(ss);
     hak_unlock(&g_sp_lock);
     if (!ss) return released;
@@ -386,9 +394,18 @@ static size_t retire_unused(size_t spare) {
     released += HAK_SS_SIZE;
     hak_ss_retire(ss);
   }
+  return released;
 }
 
 size_t hak_sp_trim(size_t keep, size_t spare) {
+  uint64_t empty = atomic_load_explicit(&g_sp_empty_bytes, memory_order_relaxed);
+  /* malloc_trim comes in loops, mostly with nothing to give back: then no
+   * lock. The low mark is set as a trim would (decay's racy min allows it). */
+  if (empty <= keep && !atomic_load_explicit(&g_dirty_count, memory_order_relaxed) &&
+      atomic_load_explicit(&g_unused_ss, memory_order_relaxed) <= spare) {
+    atomic_store_explicit(&g_sp_low, empty, memory_order_relaxed);
+    return 0;
+  }
   hak_lock(&g_sp_trim_lock);
   size_t released = release_empty(keep, SIZE_MAX);
   released += release_dirty(SIZE_MAX);

@@ -711,7 +711,7 @@ hak_heap_t *hak_heap_get(void) {
   hak_init();
   hak_lock(&g_heaps_lock);
   h = g_heaps_abandoned;
-  if (h) g_heaps_abandoned = h->abandoned_next;
+  if (h) __atomic_store_n(&g_heaps_abandoned, h->abandoned_next, __ATOMIC_RELAXED);
   hak_unlock(&g_heaps_lock);
   if (h) hak_cnt_add(&g_stats.heaps_adopted, 1);
   else if (!(h = heap_new())) return NULL;
@@ -744,7 +744,16 @@ bool hak_heap_trim(hak_heap_t *h) {
   /* Programs call malloc_trim in loops (stress-ng every few operations):
    * one pass over the SLLs, whose entries hold both the heads and ticks. */
   uint64_t classes = 0, allocs = h->alloc_base_sum; /* the sum of hak_sll_allocs */
-  for (unsigned c = 0; c < HAK_NCLASS; c++) {
+  unsigned c = 0;
+  for (; c + 4 <= HAK_NCLASS; c += 4) { /* four at a time: a quarter of the loop's own instructions */
+    const hak_sll_t *l = &h->sll[c];
+    classes += l[0].head != NULL;
+    classes += l[1].head != NULL;
+    classes += l[2].head != NULL;
+    classes += l[3].head != NULL;
+    allocs -= (uint64_t)l[0].tick + (uint64_t)l[1].tick + (uint64_t)l[2].tick + (uint64_t)l[3].tick;
+  }
+  for (; c < HAK_NCLASS; c++) {
     classes += h->sll[c].head != NULL;
     allocs -= (uint64_t)h->sll[c].tick;
   }
@@ -767,13 +776,15 @@ void hak_heap_thread_exit(void) {
   hak_lock(&g_heaps_lock);
   h->in_use = 0;
   h->abandoned_next = g_heaps_abandoned;
-  g_heaps_abandoned = h;
+  __atomic_store_n(&g_heaps_abandoned, h, __ATOMIC_RELAXED);
   hak_unlock(&g_heaps_lock);
 }
 
 /* Slabs of exited threads may still receive remote frees: collect them so
  * their memory returns to the pool (malloc_trim). */
 void hak_heap_collect_abandoned(void) {
+  /* malloc_trim comes in loops; most programs have no exited thread's heap */
+  if (!__atomic_load_n(&g_heaps_abandoned, __ATOMIC_RELAXED)) return;
   hak_lock(&g_heaps_lock);
   for (hak_heap_t *h = g_heaps_abandoned; h; h = h->abandoned_next) {
     hak_lock(&h->lock);
