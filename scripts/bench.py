@@ -249,8 +249,14 @@ def _st_stats(check):
     s = stats.summarise(runs)
     check((s.ok, s.median, s.lo, s.hi, s.rss_kb, s.n_ok, s.n) == (True, 20.0, 10.0, 30.0, 200, 3, 3),
           f"summary median/min/max/rss: {s}")
+    check(s.sys_per_kop is None, "no operation count: no system time per operation")
+    per = stats.summarise([Run("w", "a", str(k), True, ops_per_sec=1.0, sys=t, ops=n)
+                           for k, (t, n) in enumerate([(0.5, 1e6), (0.9, 3e6), (0.2, 1e6)], 1)])
+    check(per.sys_per_kop == 300.0, f"median of the runs' system time per 1,000 operations: {per.sys_per_kop}")
     bad = stats.summarise(runs + [Run("w", "a", "4", False, why="crash")])
     check(not bad.ok and bad.median is None and (bad.n_ok, bad.n) == (3, 4), "one failed run fails the cell")
+    check(stats.fmt_us(48.93) == "48.9" and stats.fmt_us(250.4) == "250" and stats.fmt_us(None) == stats.DASH,
+          "fmt_us")
     check(stats.fmt_ops(53_410_000) == "53.41M" and stats.fmt_ops(4012) == "4.0k" and stats.fmt_ops(179.46) ==
           "179.5" and stats.fmt_ops(None) == stats.DASH, "fmt_ops")
     check(stats.ratio(3, 2) == "1.50x" and stats.ratio(1, 0) == stats.DASH, "ratio")
@@ -365,7 +371,8 @@ def _st_report(check):
     runs = [Run("random_mixed", "glibc", "1", True, ops_per_sec=2e7, rss_kb=2048, user=1, sys=0),
             Run("random_mixed", "mimalloc", "1", True, ops_per_sec=4e7, rss_kb=4096, user=1, sys=0),
             Run("large_heap", "glibc", "1", False, ops_per_sec=5e6, why="killed by SIGKILL"),
-            Run("large_heap", "mimalloc", "1", True, ops_per_sec=1e6, rss_kb=2 << 20, user=2.5, sys=1.25)]
+            Run("large_heap", "mimalloc", "1", True, ops_per_sec=1e6, rss_kb=2 << 20, user=2.5, sys=1.25,
+                ops=5e6)]
     d = report.Data(workloads=wl, allocs=["glibc", "mimalloc"], ref="mimalloc", runs_per=1, mode="quick", seed=1,
                     timeout=120, max_rss_mib=1000, summary=summarise_all(runs), members=["glibc", "mimalloc"],
                     setup={"cpu": "cpu", "ncpu": 2, "commit": "abc", "when": "now"}, verdict="v")
@@ -373,6 +380,7 @@ def _st_report(check):
     check("| random_mixed | 20.00M (0.50x) | 40.00M (1.00x) |" in t, "summary row with ratios")
     check("| large_heap | **FAILED** | 1.00M (1.00x) |" in t and "5.00M" not in t, "a failed run shows FAILED")
     check("| large_heap | **FAILED** | 2.50 / 1.25 |" in t, "user / sys row of the heavy workloads")
+    check("| large_heap | **FAILED** | 250 |" in t, "system time per 1,000 operations: 1.25 s over 5M operations")
     check("| random_mixed | 2.0 | 4.0 |" in t, "peak RSS row")
     readme = "top\n<!-- BENCH:BEGIN -->\nold\n<!-- BENCH:END -->\nend"
     check(report.readme_block(readme, ["T"], False) == "top\n<!-- BENCH:BEGIN -->\n\nT\n\n<!-- BENCH:END -->\nend",

@@ -296,7 +296,8 @@ def judge_bench(ctx, alloc, rc, info, out, err):
     res = parse.parse_result(out)
     got = {"rss_kb": info["maxrss_kb"], "wall": info["wall"], "user": info["user"], "sys": info["sys"]}
     if res is not None:
-        got.update(ops_per_sec=res.get("ops_per_sec"), owned=res.get("hakmem_owned"), extra=res.get("extra", ""))
+        got.update(ops_per_sec=res.get("ops_per_sec"), owned=res.get("hakmem_owned"), extra=res.get("extra", ""),
+                   ops=res.get("ops"))
     if rc != 0:
         return got, _why_exit(ctx, info, rc, err)
     if not parse.result_ok(res):
@@ -324,7 +325,7 @@ def judge_stress_ng(ctx, alloc, rc, info, out, err):
     m = parse.parse_stress_ng(out + "\n" + err)
     got = {"rss_kb": info["maxrss_kb"], "wall": info["wall"], "user": info["user"], "sys": info["sys"]}
     if m:
-        got.update(ops_per_sec=m["ops_per_sec"],
+        got.update(ops_per_sec=m["ops_per_sec"], ops=m["bogo_ops"],
                    extra=f"bogo_ops={m['bogo_ops']},real_s={m['real_s']},usr_s={m['usr_s']},sys_s={m['sys_s']}")
     if rc != 0:
         return got, _why_exit(ctx, info, rc, err)

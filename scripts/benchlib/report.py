@@ -6,7 +6,7 @@ the report can be checked (and regenerated) without the machine's noise.
 from dataclasses import dataclass, field
 
 from .measure import AA, FLOOR, HAKMEMS, STRACE_COLS
-from .stats import DASH, fmt_mib, fmt_ops, fmt_sec, gap_percent, ratio
+from .stats import DASH, fmt_mib, fmt_ops, fmt_sec, fmt_us, gap_percent, ratio
 from .workloads import STRESS_NG
 
 FAILED = "**FAILED**"
@@ -154,6 +154,11 @@ def summary_table(d):
         out += md_table(["workload", *cols], "l" + "r" * len(cols),
                         [[w, *[_cell(d, w, a, lambda s: f"{fmt_sec(s.user)} / {fmt_sec(s.sys)}") for a in cols]]
                          for w in heavy])
+        out += ["", "The same system time per 1,000 operations, in microseconds (median of the runs' ratios; the "
+                "stress-ng rows run for a fixed time, so their totals above grow with the operations an allocator "
+                "completes, and this is the rate to compare; lower is better):", ""]
+        out += md_table(["workload", *cols], "l" + "r" * len(cols),
+                        [[w, *[_cell(d, w, a, lambda s: fmt_us(s.sys_per_kop)) for a in cols]] for w in heavy])
     fl = d.cell("random_mixed_floor", FLOOR)
     if fl and fl.ok:
         out += ["", "Loop-only floor (random_mixed on a trivial free-list allocator inside the benchmark): "

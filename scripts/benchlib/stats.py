@@ -21,12 +21,14 @@ class Run:
     user: float = None
     sys: float = None
     why: str = ""
+    ops: float = None  # operations the run completed (RESULT's ops, stress-ng's bogo ops)
 
-    TSV_HEAD = "workload alloc run status ops_per_sec maxrss_kb owned extra wall_seconds user_s sys_s stats_mallocs"
+    TSV_HEAD = ("workload alloc run status ops_per_sec maxrss_kb owned extra wall_seconds user_s sys_s stats_mallocs "
+                "ops")
 
     def tsv(self):
         cells = [self.workload, self.alloc, self.run, "ok" if self.ok else "FAILED", self.ops_per_sec, self.rss_kb,
-                 self.owned, self.extra, self.wall, self.user, self.sys, self.stats_mallocs]
+                 self.owned, self.extra, self.wall, self.user, self.sys, self.stats_mallocs, self.ops]
         return "\t".join("-" if c is None or c == "" else str(c) for c in cells)
 
 
@@ -47,6 +49,7 @@ class Summary:
     minflt: float = None  # median minor faults per op (big_churn)
     user: float = None
     sys: float = None
+    sys_per_kop: float = None  # median system time per 1,000 operations, in microseconds
     owned: list = field(default_factory=list)
     stats_mallocs: list = field(default_factory=list)
     extra: str = ""  # of the last run
@@ -87,6 +90,7 @@ def summarise(runs):
     s.minflt = _medianof(good, _minflt)
     s.user = _medianof(good, lambda r: r.user)
     s.sys = _medianof(good, lambda r: r.sys)
+    s.sys_per_kop = _medianof(good, lambda r: r.sys * 1e9 / r.ops if r.sys is not None and r.ops else None)
     return s
 
 
@@ -116,6 +120,11 @@ def fmt_mib(kb):
 
 def fmt_sec(s):
     return DASH if s is None else f"{s:.2f}"
+
+
+def fmt_us(us):
+    """Microseconds: one decimal below 100, whole above."""
+    return DASH if us is None else f"{us:.1f}" if us < 100 else f"{us:.0f}"
 
 
 def ratio(x, y):
