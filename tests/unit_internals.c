@@ -489,6 +489,34 @@ static void test_arena_release(void) {
         (unsigned long long)mapped, (unsigned long long)after);
 }
 
+/* A released arena leaves its slot empty (base NULL) until a new arena takes
+ * it; lookups that walk the slots skip it, so a SuperSlab of a later arena
+ * still goes back to its own. The fuzzer found arithmetic on the empty
+ * slot's NULL base: the .asan build made with clang halts on it (gcc's
+ * UBSan does not check a zero offset). */
+static void test_arena_slot_gap(void) {
+  enum { MAX_SS = 4096 };
+  static hak_ss_t *v[MAX_SS];
+  uint64_t arenas = hak_cnt_get(&g_stats.arenas);
+  int n = 0, first_new = -1;
+  bool zero;
+  /* until a second new arena holds one SuperSlab */
+  while (n < MAX_SS && hak_cnt_get(&g_stats.arenas) < arenas + 2 && (v[n] = hak_ss_new(NULL, &zero))) {
+    if (first_new < 0 && hak_cnt_get(&g_stats.arenas) > arenas) first_new = n;
+    n++;
+  }
+  REQUIRE(first_new >= 0 && hak_cnt_get(&g_stats.arenas) == arenas + 2, "two new arenas after %d SuperSlabs", n);
+  int a1 = hak_arena_index(v[first_new]), a2 = hak_arena_index(v[n - 1]);
+  CHECK(a1 >= 0 && a2 > a1, "the second new arena has the later slot: %d, %d", a1, a2);
+  for (int i = 0; i < n - 1; i++) hak_ss_retire(v[i]);
+  hak_malloc_trim(0); /* the first new arena is wholly free: unmapped, its slot empty */
+  CHECK(hak_arena_index(v[first_new]) < 0, "the first new arena was released");
+  CHECK(hak_arena_index(v[n - 1]) == a2, "the second stays, with its SuperSlab");
+  hak_ss_retire(v[n - 1]); /* finds its arena past the empty slot */
+  hak_malloc_trim(0);
+  CHECK(hak_arena_index(v[n - 1]) < 0, "the second new arena was released once free");
+}
+
 /* hak_sink_write, the JSON writer's path: writes longer than the sink's
  * buffer, and writes that end exactly at its edge, come out whole and in
  * order. */
@@ -530,6 +558,7 @@ int main(void) {
   test_remote_free();
   test_thread_exit_adoption();
   test_arena_release();
+  test_arena_slot_gap();
   test_sink_write();
   return check_summary("unit_internals");
 }

@@ -125,7 +125,8 @@ static arena_t *arena_of(const void *p) {
   unsigned k = atomic_load_explicit(&g_narenas, memory_order_acquire);
   for (unsigned i = 0; i < k; i++) {
     const arena_t *a = &g_arenas[i];
-    if ((const char *)p >= a->base && (const char *)p < a->base + (size_t)a->nchunks * CHUNK)
+    /* A released slot reads base NULL: no arithmetic on it (undefined even by 0) */
+    if (a->base && (const char *)p >= a->base && (const char *)p < a->base + (size_t)a->nchunks * CHUNK)
       return &g_arenas[i];
   }
   return NULL;
