@@ -470,17 +470,32 @@ static void test_trim_count(void) {
   g_heap_sample_mean = saved;
 }
 
+/* The arena tests' SuperSlabs: made until `more` new arenas were mapped
+ * (the last one is then the first of the last new arena). Returns how many
+ * were made; *first_new is the index of the first in a new arena, or -1. */
+enum { ARENA_TEST_SS = 4096 };
+static hak_ss_t *g_test_ss[ARENA_TEST_SS];
+static int ss_until_new_arenas(uint64_t more, int *first_new) {
+  uint64_t arenas = hak_cnt_get(&g_stats.arenas);
+  int n = 0;
+  bool zero;
+  *first_new = -1;
+  while (n < ARENA_TEST_SS && hak_cnt_get(&g_stats.arenas) < arenas + more &&
+         (g_test_ss[n] = hak_ss_new(NULL, &zero))) {
+    if (*first_new < 0 && hak_cnt_get(&g_stats.arenas) > arenas) *first_new = n;
+    n++;
+  }
+  REQUIRE(hak_cnt_get(&g_stats.arenas) == arenas + more, "%llu new arena(s) after %d SuperSlabs",
+          (unsigned long long)more, n);
+  return n;
+}
+
 /* malloc_trim(0) unmaps an arena whose chunks are all free (under
  * RLIMIT_AS, reserved address space counts): SuperSlabs until a new arena
  * is mapped, then all of them retired. */
 static void test_arena_release(void) {
-  enum { MAX_SS = 4096 };
-  static hak_ss_t *v[MAX_SS];
-  uint64_t arenas = hak_cnt_get(&g_stats.arenas);
-  int n = 0;
-  bool zero;
-  while (n < MAX_SS && hak_cnt_get(&g_stats.arenas) == arenas && (v[n] = hak_ss_new(NULL, &zero))) n++;
-  CHECK(hak_cnt_get(&g_stats.arenas) > arenas, "a new arena after %d SuperSlabs", n);
+  hak_ss_t **v = g_test_ss;
+  int first_new, n = ss_until_new_arenas(1, &first_new);
   uint64_t mapped = hk_status_kib("VmSize");
   while (n--) hak_ss_retire(v[n]);
   hak_malloc_trim(0);
@@ -495,17 +510,8 @@ static void test_arena_release(void) {
  * slot's NULL base: the .asan build made with clang halts on it (gcc's
  * UBSan does not check a zero offset). */
 static void test_arena_slot_gap(void) {
-  enum { MAX_SS = 4096 };
-  static hak_ss_t *v[MAX_SS];
-  uint64_t arenas = hak_cnt_get(&g_stats.arenas);
-  int n = 0, first_new = -1;
-  bool zero;
-  /* until a second new arena holds one SuperSlab */
-  while (n < MAX_SS && hak_cnt_get(&g_stats.arenas) < arenas + 2 && (v[n] = hak_ss_new(NULL, &zero))) {
-    if (first_new < 0 && hak_cnt_get(&g_stats.arenas) > arenas) first_new = n;
-    n++;
-  }
-  REQUIRE(first_new >= 0 && hak_cnt_get(&g_stats.arenas) == arenas + 2, "two new arenas after %d SuperSlabs", n);
+  hak_ss_t **v = g_test_ss;
+  int first_new, n = ss_until_new_arenas(2, &first_new); /* the second new arena holds one SuperSlab */
   int a1 = hak_arena_index(v[first_new]), a2 = hak_arena_index(v[n - 1]);
   CHECK(a1 >= 0 && a2 > a1, "the second new arena has the later slot: %d, %d", a1, a2);
   for (int i = 0; i < n - 1; i++) hak_ss_retire(v[i]);

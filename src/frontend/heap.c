@@ -27,6 +27,8 @@ uintptr_t g_sll_key;
 
 static hak_lock_t g_heaps_lock = HAK_LOCK_INIT;
 static hak_heap_t *g_heaps_all;
+/* Heaps of exited threads. Changed under g_heaps_lock by relaxed atomic
+ * stores, so that malloc_trim can see it empty without the lock. */
 static hak_heap_t *g_heaps_abandoned;
 static pthread_key_t g_exit_key; /* its destructor runs hak_heap_thread_exit */
 /* Remote frees by threads that never made a heap, per class. */
