@@ -326,28 +326,39 @@ static int by_address(const void *a, const void *b) {
 }
 
 /* Decommits a batch of popped EMPTY slabs, joining adjacent ones into one
- * madvise, then gives their slots back as clean UNUSED ones. */
+ * range and the ranges into one call where the OS allows, then gives their
+ * slots back as clean UNUSED ones. */
 static void decommit_batch(hak_slab_t **v, unsigned n) {
-  bool done[BATCH];
+  bool done[BATCH], ok[BATCH];
+  void *start[BATCH];
+  size_t len[BATCH];
+  unsigned first[BATCH + 1], nr = 0;
   qsort(v, n, sizeof *v, by_address);
   for (unsigned i = 0; i < n;) {
     hak_ss_t *ss = hak_ss_of(v[i]);
     hak_ss_thp_give_up(ss);
-    char *start = hak_slot_addr(ss, hak_slab_index(v[i]));
-    char *end = start + ((size_t)v[i]->geo.nslots << HAK_SLOT_SHIFT);
+    char *s = hak_slot_addr(ss, hak_slab_index(v[i]));
+    char *end = s + ((size_t)v[i]->geo.nslots << HAK_SLOT_SHIFT);
     unsigned j = i + 1;
     while (j < n && (char *)hak_slot_addr(hak_ss_of(v[j]), hak_slab_index(v[j])) == end) {
       end += (size_t)v[j]->geo.nslots << HAK_SLOT_SHIFT;
       j++;
     }
+    start[nr] = s;
+    len[nr] = (size_t)(end - s);
+    first[nr++] = i;
+    i = j;
+  }
+  first[nr] = n;
+  hak_os_decommit_many(start, len, nr, ok);
+  for (unsigned k = 0; k < nr; k++) {
     /* A refused madvise leaves the slots dirty: they come back UNUSED, not
      * clean, so no one takes their memory for zero. */
-    bool ok = hak_os_decommit(start, (size_t)(end - start));
-    if (ok) {
-      hak_os_commit_add(-(int64_t)(end - start));
+    if (ok[k]) {
+      hak_os_commit_add(-(int64_t)len[k]);
       hak_cnt_add(&g_stats.sp_decommit, 1);
     }
-    for (; i < j; i++) done[i] = ok;
+    for (unsigned i = first[k]; i < first[k + 1]; i++) done[i] = ok[k];
   }
   hak_lock(&g_sp_lock);
   for (unsigned i = 0; i < n; i++) slots_unuse_locked(v[i], done[i]);

@@ -9,6 +9,8 @@
 #include <pthread.h>
 #include <signal.h>
 #include <sys/mman.h>
+#include <sys/syscall.h>
+#include <sys/uio.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
@@ -66,6 +68,46 @@ static bool advise_free(void *p, size_t size, int advice) {
 
 bool hak_os_decommit(void *p, size_t size) {
   return advise_free(p, size, g_cfg.madv_free ? MADV_FREE : MADV_DONTNEED);
+}
+
+#define OS_VEC_MAX 64
+#define OS_PIDFD_SELF (-10000) /* PIDFD_SELF_THREAD (Linux 6.14): the caller, no descriptor to keep */
+/* 0: not tried yet, 1: works, -1: this kernel (or a seccomp filter) refuses */
+static _Atomic int g_os_vec_state;
+
+void hak_os_decommit_many(void *const *p, const size_t *size, size_t n, bool *ok) {
+  size_t done = 0;
+#ifdef SYS_process_madvise
+  if (n > 1 && n <= OS_VEC_MAX && atomic_load_explicit(&g_os_vec_state, memory_order_relaxed) >= 0) {
+    struct iovec v[OS_VEC_MAX];
+    for (size_t i = 0; i < n; i++) {
+      v[i].iov_base = p[i];
+      v[i].iov_len = size[i];
+    }
+    int saved = errno;
+    long r = os_fails(HAK_OS_FAIL_ADVISE)
+                 ? (errno = ENOMEM, -1L)
+                 : syscall(SYS_process_madvise, OS_PIDFD_SELF, v, n, g_cfg.madv_free ? MADV_FREE : MADV_DONTNEED, 0u);
+    int err = errno;
+    errno = saved;
+    hak_cnt_add(&g_stats.madvise_calls, 1);
+    if (r >= 0) {
+      atomic_store_explicit(&g_os_vec_state, 1, memory_order_relaxed);
+      hak_cnt_add(&g_stats.madvise_bytes, (uint64_t)r);
+      /* The ranges are advised in order: those wholly inside r are done, the
+       * rest go one by one below. */
+      for (size_t got = 0; done < n && got + size[done] <= (size_t)r; done++) {
+        got += size[done];
+        ok[done] = true;
+      }
+    } else if (err == EINVAL || err == EBADF || err == ENOSYS || err == EPERM) {
+      atomic_store_explicit(&g_os_vec_state, -1, memory_order_relaxed);
+    } else { /* ENOMEM and the like: what madvise would have answered */
+      for (; done < n; done++) ok[done] = false;
+    }
+  }
+#endif
+  for (; done < n; done++) ok[done] = hak_os_decommit(p[done], size[done]);
 }
 
 bool hak_os_zero(void *p, size_t size) {

@@ -12,6 +12,13 @@ void hak_os_unmap(void *p, size_t size);
 /* Contents become zero (or undefined with MADV_FREE); false if the OS
  * refused, and then they are what they were. */
 bool hak_os_decommit(void *p, size_t size);
+/* hak_os_decommit for n ranges (p[i], size[i]), sorted and apart; ok[i]
+ * tells which the OS took. In a process with threads on other CPUs each
+ * madvise ends with a TLB shootdown, an interrupt to every one of them:
+ * where the kernel allows (process_madvise on the caller itself, Linux
+ * 6.13, with one flush for the whole vector since 6.16), one call covers
+ * every range. Elsewhere, one madvise per range. */
+void hak_os_decommit_many(void *const *p, const size_t *size, size_t n, bool *ok);
 /* Contents become zero (MADV_DONTNEED, whatever HAKMEM_MADV_FREE says);
  * false if the OS refused. */
 bool hak_os_zero(void *p, size_t size);
