@@ -16,8 +16,9 @@ bool hak_os_decommit(void *p, size_t size);
  * tells which the OS took. In a process with threads on other CPUs each
  * madvise ends with a TLB shootdown, an interrupt to every one of them:
  * where the kernel allows (process_madvise on the caller itself, Linux
- * 6.13, with one flush for the whole vector since 6.16), one call covers
- * every range. Elsewhere, one madvise per range. */
+ * 6.13; kernels with 2025's batched flushes for it flush once for the
+ * whole vector), one call covers every range. Elsewhere, one madvise per
+ * range. */
 void hak_os_decommit_many(void *const *p, const size_t *size, size_t n, bool *ok);
 /* Contents become zero (MADV_DONTNEED, whatever HAKMEM_MADV_FREE says);
  * false if the OS refused. */
